@@ -1,0 +1,3 @@
+using MirrorEmu.Cli;
+
+return CliApp.Run(args, Console.Out, Console.Error);

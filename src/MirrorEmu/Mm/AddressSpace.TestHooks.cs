@@ -1,0 +1,82 @@
+namespace MirrorEmu.Mm;
+
+public sealed partial class AddressSpace
+{
+    /// <summary>Test hook: turns the present private page at <paramref name="va"/> into a swap entry whose
+    /// offset is the frame holding its data (the emulated swap cache keeps the reference).</summary>
+    /// <returns>False if no present, non-special entry is there.</returns>
+    internal bool TestSwapOut(ulong va) => TestReplace(va, p => p.IsPresent && !p.IsSpecial && !p.IsHuge ? Pte.SwapEntry(SwapType.Swap, p.Pfn) : (Pte?)null);
+
+    /// <summary>Test hook: turns the present page at <paramref name="va"/> into a migration entry (the reference stays with it).</summary>
+    /// <remarks>Like the kernel's migration code it takes no mmap lock: the entry changes with one compare-and-exchange.</remarks>
+    internal bool TestStartMigration(ulong va) =>
+        TestReplace(va, p => p.IsPresent && !p.IsSpecial ? Pte.SwapEntry(p.IsWritable ? SwapType.MigrationWrite : SwapType.MigrationRead, p.Pfn) : (Pte?)null, takeMmapLock: false);
+
+    /// <summary>Test hook: ends a migration started by <see cref="TestStartMigration"/>, mapping the same frame again.</summary>
+    internal bool TestFinishMigration(ulong va) =>
+        TestReplace(va, p => p.Swap is SwapType.MigrationRead or SwapType.MigrationWrite ? Pte.Present(p.Pfn, p.Swap == SwapType.MigrationWrite) : (Pte?)null, takeMmapLock: false);
+
+    /// <summary>Test hook: marks the page hardware-poisoned (its frame is dropped).</summary>
+    internal bool TestPoison(ulong va)
+    {
+        ulong pfn = 0;
+        bool done = TestReplace(va, p =>
+        {
+            pfn = p.Pfn;
+            return p.IsPresent && !p.IsSpecial ? Pte.SwapEntry(SwapType.Poisoned, 0) : (Pte?)null;
+        });
+        if (done)
+        {
+            _memory.Put(pfn);
+        }
+
+        return done;
+    }
+
+    /// <summary>Test hook: writes a raw entry (device-private, marker…) over an empty slot.</summary>
+    internal bool TestInstall(ulong va, Pte entry) => TestReplace(va, p => p.IsNone ? entry : (Pte?)null);
+
+    /// <summary>Test hook: marks [start, start + length) as registered with a userfault hook (what the Uffd layer's
+    /// Register does), splitting VMAs at the edges.</summary>
+    internal void TestRegisterUserfault(ulong start, ulong length, VmFlags modes, IUserfaultHook hook)
+    {
+        MmapLock.WriteLock();
+        try
+        {
+            SetUserfaultLocked(start, start + length, modes, hook, hook);
+        }
+        finally
+        {
+            MmapLock.WriteUnlock();
+        }
+    }
+
+    private bool TestReplace(ulong va, Func<Pte, Pte?> change, bool takeMmapLock = true)
+    {
+        if (takeMmapLock)
+        {
+            MmapLock.WriteLock();
+        }
+
+        try
+        {
+            ulong[]? leaf = PageTable.GetOrCreateLeaf(va);
+            if (leaf is null)
+            {
+                return false;
+            }
+
+            ref ulong slot = ref leaf[PageGeometry.Index(va, 0)];
+            var old = new Pte(Volatile.Read(ref slot));
+            Pte? next = change(old);
+            return next is { } value && PageTable.TryUpdate(ref slot, old, value);
+        }
+        finally
+        {
+            if (takeMmapLock)
+            {
+                MmapLock.WriteUnlock();
+            }
+        }
+    }
+}

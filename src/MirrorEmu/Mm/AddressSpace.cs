@@ -1,0 +1,326 @@
+using System.Diagnostics;
+using MirrorEmu.Telemetry;
+
+namespace MirrorEmu.Mm;
+
+/// <summary>
+/// A process's address space (mm_struct): a 48-bit virtual space of 4 KiB pages, VMAs kept sorted
+/// by address with O(log n) lookup (find_vma), a 4-level <see cref="Mm.PageTable"/>, the
+/// <see cref="MmapLock"/>, and the frames of a <see cref="PhysicalMemory"/> pool it shares with
+/// its fork children.
+/// </summary>
+/// <remarks>
+/// Kernel-style calls (<c>Mmap</c>, <c>Munmap</c>, <c>Mprotect</c>, <c>Mremap</c>, <c>Madvise</c>)
+/// take and release the mmap lock themselves and return a <see cref="KResult"/>: 0 or the man
+/// page's negated errno with a one-line message; an error changes nothing. Split across partial
+/// files by concern: <c>AddressSpace.Mmap.cs</c>, <c>.Mprotect.cs</c>, <c>.Populate.cs</c>,
+/// <c>.Fork.cs</c>, <c>.Access.cs</c>, <c>.Zap.cs</c>, <c>.TestHooks.cs</c>.
+/// </remarks>
+public sealed partial class AddressSpace : IDisposable
+{
+    /// <summary>Top of the area where unhinted mappings are placed, top-down (like mmap_base).</summary>
+    public const ulong MmapBase = 0x7F00_0000_0000UL;
+
+    // Guarded by the mmap lock: written under the write lock, read under either mode.
+    private readonly List<Vma> _vmas = [];
+    private readonly PhysicalMemory _memory;
+    private readonly bool _ownsMemory;
+    private bool _disposed;
+
+    /// <summary>Creates an empty address space over its own pool of physical memory.</summary>
+    /// <param name="memoryLimitBytes">The pool's limit in bytes (default 8 GiB).</param>
+    public AddressSpace(ulong memoryLimitBytes = 8UL << 30)
+        : this(new PhysicalMemory(memoryLimitBytes), ownsMemory: true)
+    {
+    }
+
+    /// <summary>Creates an empty address space drawing on <paramref name="memory"/>.</summary>
+    /// <param name="memory">The pool of frames.</param>
+    /// <param name="ownsMemory">Whether disposing this space disposes the pool.</param>
+    public AddressSpace(PhysicalMemory memory, bool ownsMemory = false)
+    {
+        _memory = memory;
+        _ownsMemory = ownsMemory;
+        MmapLock = new MmapLock(memory.Counters);
+        PageTable = new PageTable();
+    }
+
+    /// <summary>The mmap_lock.</summary>
+    public MmapLock MmapLock { get; }
+
+    /// <summary>The CPU page table.</summary>
+    public PageTable PageTable { get; }
+
+    /// <summary>The pool of frames.</summary>
+    public PhysicalMemory Memory => _memory;
+
+    /// <summary>The Mm counters (those of the pool, shared with fork children).</summary>
+    public CounterSet<MmEvent> Counters => _memory.Counters;
+
+    /// <summary>What handles faults on device-private entries (the pgmap owner's migrate_to_ram), or null.</summary>
+    public IDevicePagemapOwner? DevicePagemap { get; set; }
+
+    /// <summary>Number of VMAs.</summary>
+    public int VmaCount => _vmas.Count;
+
+    /// <summary>Bytes of page-table and frame bookkeeping held (page tables of this space plus the pool's count words).</summary>
+    public long BookkeepingBytes => PageTable.BookkeepingBytes + _memory.BookkeepingBytes;
+
+    /// <summary>A copy of the VMA list, in address order. Takes the mmap read lock.</summary>
+    public IReadOnlyList<Vma> SnapshotVmas()
+    {
+        MmapLock.ReadLock();
+        try
+        {
+            return _vmas.ToArray();
+        }
+        finally
+        {
+            MmapLock.ReadUnlock();
+        }
+    }
+
+    /// <summary>find_vma: the first VMA whose end is above <paramref name="address"/>, or null.</summary>
+    /// <param name="address">A virtual address.</param>
+    /// <remarks>Call with the mmap lock held (either mode).</remarks>
+    public Vma? FindVma(ulong address)
+    {
+        int i = FindVmaIndex(address);
+        return i < _vmas.Count ? _vmas[i] : null;
+    }
+
+    /// <summary>vma_lookup: the VMA that contains <paramref name="address"/>, or null.</summary>
+    /// <param name="address">A virtual address.</param>
+    /// <remarks>Call with the mmap lock held (either mode).</remarks>
+    public Vma? VmaLookup(ulong address)
+    {
+        Vma? vma = FindVma(address);
+        return vma is not null && vma.Start <= address ? vma : null;
+    }
+
+    /// <summary>Index of the first VMA whose end is above <paramref name="address"/> (binary search), or the count.</summary>
+    private int FindVmaIndex(ulong address)
+    {
+        int lo = 0;
+        int hi = _vmas.Count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_vmas[mid].End <= address)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo;
+    }
+
+    /// <summary>True if every byte of [start, end) lies in some VMA. Call with the mmap lock held.</summary>
+    private bool IsFullyMapped(ulong start, ulong end)
+    {
+        ulong at = start;
+        for (int i = FindVmaIndex(start); i < _vmas.Count && at < end; i++)
+        {
+            if (_vmas[i].Start > at)
+            {
+                return false;
+            }
+
+            at = _vmas[i].End;
+        }
+
+        return at >= end;
+    }
+
+    /// <summary>True if some VMA overlaps [start, end). Call with the mmap lock held.</summary>
+    private bool Overlaps(ulong start, ulong end)
+    {
+        int i = FindVmaIndex(start);
+        return i < _vmas.Count && _vmas[i].Start < end;
+    }
+
+    /// <summary>get_unmapped_area, top-down below <see cref="MmapBase"/>; mappings of 2 MiB or more are 2 MiB aligned (as THP-aware kernels do).</summary>
+    /// <param name="length">Page-aligned length.</param>
+    /// <param name="hint">A non-fixed address hint, used when free.</param>
+    /// <returns>The address, or 0 if no gap is large enough.</returns>
+    private ulong GetUnmappedArea(ulong length, ulong hint)
+    {
+        if (hint != 0 && PageGeometry.IsPageAligned(hint) && hint >= PageGeometry.MmapMinAddr
+            && hint <= PageGeometry.AddressSpaceSize - length && !Overlaps(hint, hint + length))
+        {
+            return hint;
+        }
+
+        ulong align = length >= PageGeometry.PmdSize ? PageGeometry.PmdSize : PageGeometry.PageSize;
+        for (int k = _vmas.Count; k >= 0; k--)
+        {
+            ulong gapStart = Math.Max(k == 0 ? PageGeometry.MmapMinAddr : _vmas[k - 1].End, PageGeometry.MmapMinAddr);
+            ulong gapEnd = Math.Min(k == _vmas.Count ? MmapBase : _vmas[k].Start, MmapBase);
+            if (gapEnd <= gapStart || gapEnd - gapStart < length)
+            {
+                continue;
+            }
+
+            ulong candidate = (gapEnd - length) & ~(align - 1);
+            if (candidate >= gapStart)
+            {
+                return candidate;
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Inserts a VMA in address order. Call with the mmap write lock held.</summary>
+    private void InsertVma(Vma vma)
+    {
+        int i = FindVmaIndex(vma.Start);
+        Debug.Assert(i == _vmas.Count || _vmas[i].Start >= vma.End, "VMAs overlap");
+        InsertVmaAt(i, vma);
+    }
+
+    // Every change of the VMA list goes through these three, so that a shared anonymous
+    // object (shmem) knows how many VMAs still map it and is released with the last one.
+    private void InsertVmaAt(int index, Vma vma)
+    {
+        vma.File?.AddMapping();
+        _vmas.Insert(index, vma);
+    }
+
+    private void ReplaceVmaAt(int index, Vma vma)
+    {
+        vma.File?.AddMapping();
+        Vma old = _vmas[index];
+        _vmas[index] = vma;
+        old.File?.RemoveMapping();
+    }
+
+    private void RemoveVmaAt(int index)
+    {
+        Vma old = _vmas[index];
+        _vmas.RemoveAt(index);
+        old.File?.RemoveMapping();
+    }
+
+    /// <summary>
+    /// Splits the VMA that strictly contains <paramref name="address"/> into two (__split_vma), and
+    /// splits a huge PMD straddling the cut (vma_adjust_trans_huge). Call with the mmap write lock held.
+    /// </summary>
+    private void SplitAt(ulong address)
+    {
+        int i = FindVmaIndex(address);
+        if (i >= _vmas.Count)
+        {
+            return;
+        }
+
+        Vma vma = _vmas[i];
+        if (vma.Start >= address || vma.End <= address)
+        {
+            return;
+        }
+
+        if ((address & PageGeometry.PmdMask) != 0 && PageTable.SplitHuge(address))
+        {
+            Counters.Increment(MmEvent.HugeSplits);
+        }
+
+        Vma low = vma.CloneRange(vma.Start, address);
+        Vma high = vma.CloneRange(address, vma.End);
+        ReplaceVmaAt(i, low);
+        InsertVmaAt(i + 1, high);
+    }
+
+    /// <summary>Splits at both ends of [start, end) and returns the index range of the VMAs inside it.</summary>
+    private (int First, int Last) SplitRange(ulong start, ulong end)
+    {
+        SplitAt(start);
+        SplitAt(end);
+        int first = FindVmaIndex(start);
+        int last = first;
+        while (last < _vmas.Count && _vmas[last].Start < end)
+        {
+            last++;
+        }
+
+        return (first, last);
+    }
+
+    /// <summary>vma_merge: joins neighbours in [first - 1, last] that are compatible. Call with the mmap write lock held.</summary>
+    private void MergeAround(int first, int last)
+    {
+        int i = Math.Max(first - 1, 0);
+        int stop = Math.Min(last, _vmas.Count - 1);
+        while (i < stop)
+        {
+            Vma a = _vmas[i];
+            Vma b = _vmas[i + 1];
+            if (CanMerge(a, b))
+            {
+                var merged = a.CloneRange(a.Start, a.Start);
+                merged.End = b.End;
+                ReplaceVmaAt(i, merged);
+                RemoveVmaAt(i + 1);
+                stop--;
+            }
+            else
+            {
+                i++;
+            }
+        }
+    }
+
+    private static bool CanMerge(Vma a, Vma b) =>
+        a.End == b.Start
+        && a.Flags == b.Flags
+        && ReferenceEquals(a.File, b.File)
+        && a.PgOff + ((a.End - a.Start) >> PageGeometry.PageShift) == b.PgOff
+        && ReferenceEquals(a.Userfault, b.Userfault)
+        && ReferenceEquals(a.UserfaultContext, b.UserfaultContext)
+        && (a.Flags & (VmFlags.Io | VmFlags.PfnMap)) == 0;
+
+    private static VmFlags ToVmFlags(Prot prot) => (VmFlags)(long)(int)prot;
+
+    /// <summary>Tears the address space down (exit_mmap): every mapping is zapped and the frames go back to the pool.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        MmapLock.WriteLock();
+        try
+        {
+            _disposed = true;
+            NotifyRelease();
+            for (int i = _vmas.Count - 1; i >= 0; i--)
+            {
+                Vma vma = _vmas[i];
+                ZapRange(vma, vma.Start, vma.End, freeTables: true);
+                RemoveVmaAt(i);
+            }
+        }
+        finally
+        {
+            MmapLock.WriteUnlock();
+        }
+
+        if (_ownsMemory)
+        {
+            _memory.Dispose();
+        }
+    }
+
+    private void ThrowIfDisposed()
+    {
+        if (_disposed)
+        {
+            ThrowHelper.ThrowDisposed(nameof(AddressSpace));
+        }
+    }
+}

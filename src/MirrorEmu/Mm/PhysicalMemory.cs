@@ -1,0 +1,310 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using MirrorEmu.Telemetry;
+
+namespace MirrorEmu.Mm;
+
+/// <summary>
+/// The emulated physical memory: frames of <see cref="PageGeometry.PageSize"/> real bytes, carved
+/// from native chunks of 64 MiB allocated on demand, with a reference count per frame, the shared
+/// zero page (pfn 0) and a configurable limit. Several address spaces (a process and its fork
+/// children) draw on one pool.
+/// </summary>
+/// <remarks>
+/// <para>Bookkeeping is 4 bytes per frame (the count), held per chunk; a free frame's first 8 bytes
+/// link it into the free list, so free frames cost nothing extra.</para>
+/// <para>Concurrency model:</para> allocation and freeing take <see cref="_lock"/>; reference counts
+/// change with <see cref="Interlocked"/>; frame bytes are the caller's business (page-table locking
+/// rules decide who may touch them). Chunk pointers are written once, under the lock, before the
+/// first pfn of the chunk is handed out, so readers need no lock.
+/// </remarks>
+public sealed unsafe class PhysicalMemory : IDisposable
+{
+    /// <summary>The pfn of the shared zero page. It is never allocated, freed or counted.</summary>
+    public const ulong ZeroPfn = 0;
+
+    /// <summary>log2 of frames per native chunk (16,384 frames, 64 MiB).</summary>
+    public const int ChunkShift = 14;
+
+    /// <summary>Frames per native chunk.</summary>
+    public const int ChunkFrames = 1 << ChunkShift;
+
+    private const int ChunkFrameMask = ChunkFrames - 1;
+
+    /// <summary>Bit 30 of a frame's count word: the frame belongs to a file's page cache, not to anonymous memory.</summary>
+    private const int PageCacheFlag = 1 << 30;
+    private const int CountMask = PageCacheFlag - 1;
+
+    private const ulong HugeFrames = 1UL << PageGeometry.PmdOrder;
+
+    // Guards _nextFresh, _freeHead, _freeCount and chunk creation. Frame counts are read and
+    // changed without it (Interlocked).
+    private readonly object _lock = new();
+    private readonly nint[] _chunks;
+    private readonly int[]?[] _counts;
+    private readonly ulong _maxFrames;
+    private ulong _nextFresh;
+    private ulong _freeHead; // pfn + 1 of the first free frame, 0 when the list is empty
+    private long _freeCount;
+    private int _chunkCount;
+    private bool _disposed;
+
+    /// <summary>Creates a pool.</summary>
+    /// <param name="limitBytes">Most bytes of frames that may be in use at once (the zero page included), a multiple of the page size; default 8 GiB.</param>
+    /// <param name="counters">Where to count; a fresh set when null.</param>
+    public PhysicalMemory(ulong limitBytes = 8UL << 30, CounterSet<MmEvent>? counters = null)
+    {
+        if (limitBytes < 2 * PageGeometry.PageSize || !PageGeometry.IsPageAligned(limitBytes) || (limitBytes >> PageGeometry.PageShift) > Pte.MaxPfn)
+        {
+            throw new ArgumentOutOfRangeException(nameof(limitBytes), $"limitBytes=0x{limitBytes:X} must be page aligned, at least two pages and at most 2^40 pages");
+        }
+
+        _maxFrames = limitBytes >> PageGeometry.PageShift;
+        int chunkSlots = (int)((_maxFrames + ChunkFrameMask) >> ChunkShift);
+        _chunks = new nint[chunkSlots];
+        _counts = new int[]?[chunkSlots];
+        Counters = counters ?? new CounterSet<MmEvent>();
+        EnsureChunk(0);
+        NativeMemory.Clear(FramePointer(ZeroPfn), (nuint)PageGeometry.PageSize);
+        _nextFresh = ZeroPfn + 1;
+    }
+
+    /// <summary>Counters of every address space that uses this pool.</summary>
+    public CounterSet<MmEvent> Counters { get; }
+
+    /// <summary>Most frames that can be in use at once, the zero page included.</summary>
+    public ulong LimitFrames => _maxFrames;
+
+    /// <summary>Frames in use (allocated and not yet freed), without the zero page.</summary>
+    public long FramesInUse
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return (long)_nextFresh - 1 - _freeCount;
+            }
+        }
+    }
+
+    /// <summary>Bytes of bookkeeping this pool holds beside the frames themselves (count words of every chunk).</summary>
+    public long BookkeepingBytes => (long)Volatile.Read(ref _chunkCount) * ChunkFrames * sizeof(int);
+
+    /// <summary>Bytes of native memory reserved for frames.</summary>
+    public long ReservedBytes => (long)Volatile.Read(ref _chunkCount) * ChunkFrames * (long)PageGeometry.PageSize;
+
+    /// <summary>The address of a frame's first byte.</summary>
+    /// <param name="pfn">An allocated frame number, or <see cref="ZeroPfn"/>.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public byte* FramePointer(ulong pfn)
+    {
+        Debug.Assert((pfn >> ChunkShift) < (ulong)_chunks.Length, "pfn beyond the pool");
+        return (byte*)_chunks[(int)(pfn >> ChunkShift)] + ((pfn & ChunkFrameMask) << PageGeometry.PageShift);
+    }
+
+    /// <summary>A frame's bytes.</summary>
+    /// <param name="pfn">An allocated frame number, or <see cref="ZeroPfn"/> (whose bytes must not be written).</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Span<byte> Frame(ulong pfn) => new(FramePointer(pfn), PageGeometry.PageSizeInt);
+
+    /// <summary>Takes one frame, with count 1. Its bytes are left as they were: the caller zeroes or fills it.</summary>
+    /// <param name="pfn">The frame number.</param>
+    /// <returns>False when the pool is at its limit (the caller reports VM_FAULT_OOM).</returns>
+    public bool TryAllocate(out ulong pfn)
+    {
+        Span<ulong> one = stackalloc ulong[1];
+        if (TryAllocateBatch(one) == 1)
+        {
+            pfn = one[0];
+            return true;
+        }
+
+        pfn = 0;
+        return false;
+    }
+
+    /// <summary>Takes up to <c>pfns.Length</c> frames under one lock hold, each with count 1.</summary>
+    /// <param name="pfns">Receives the frame numbers.</param>
+    /// <returns>How many were taken; fewer than asked only at the pool's limit.</returns>
+    public int TryAllocateBatch(Span<ulong> pfns)
+    {
+        ThrowIfDisposed();
+        int n = 0;
+        lock (_lock)
+        {
+            while (n < pfns.Length && _freeHead != 0)
+            {
+                ulong pfn = _freeHead - 1;
+                _freeHead = *(ulong*)FramePointer(pfn);
+                _freeCount--;
+                pfns[n++] = pfn;
+            }
+
+            while (n < pfns.Length && _nextFresh < _maxFrames)
+            {
+                EnsureChunk((int)(_nextFresh >> ChunkShift));
+                pfns[n++] = _nextFresh++;
+            }
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            Volatile.Write(ref CountRef(pfns[i]), 1);
+        }
+
+        Counters.Add(MmEvent.FramesAllocated, n);
+        return n;
+    }
+
+    /// <summary>Takes 512 contiguous frames whose first pfn is 512-aligned (a 2 MiB huge page), each with count 1.</summary>
+    /// <param name="basePfn">The first frame.</param>
+    /// <returns>False when no fresh aligned block is left below the limit; the free list is not searched.</returns>
+    public bool TryAllocateHuge(out ulong basePfn)
+    {
+        ThrowIfDisposed();
+        lock (_lock)
+        {
+            ulong aligned = (_nextFresh + HugeFrames - 1) & ~(HugeFrames - 1);
+            if (aligned + HugeFrames > _maxFrames)
+            {
+                basePfn = 0;
+                return false;
+            }
+
+            // The frames skipped to reach alignment go to the free list.
+            for (ulong pfn = _nextFresh; pfn < aligned; pfn++)
+            {
+                EnsureChunk((int)(pfn >> ChunkShift));
+                PushFree(pfn);
+            }
+
+            EnsureChunk((int)(aligned >> ChunkShift));
+            _nextFresh = aligned + HugeFrames;
+            basePfn = aligned;
+        }
+
+        for (ulong i = 0; i < HugeFrames; i++)
+        {
+            Volatile.Write(ref CountRef(basePfn + i), 1);
+        }
+
+        Counters.Add(MmEvent.FramesAllocated, (long)HugeFrames);
+        return true;
+    }
+
+    /// <summary>Marks a frame as owned by a file's page cache (so a private write COWs it instead of reusing it).</summary>
+    /// <param name="pfn">An allocated frame.</param>
+    public void MarkPageCache(ulong pfn) => Interlocked.Or(ref CountRef(pfn), PageCacheFlag);
+
+    /// <summary>True if the frame belongs to a page cache.</summary>
+    /// <param name="pfn">An allocated frame.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsPageCache(ulong pfn) => pfn != ZeroPfn && (Volatile.Read(ref CountRef(pfn)) & PageCacheFlag) != 0;
+
+    /// <summary>The frame's reference count (mappings plus page-cache and swap-cache holds).</summary>
+    /// <param name="pfn">An allocated frame.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int RefCount(ulong pfn) => pfn == ZeroPfn ? int.MaxValue : Volatile.Read(ref CountRef(pfn)) & CountMask;
+
+    /// <summary>Adds a reference (get_page). The zero page is not counted.</summary>
+    /// <param name="pfn">An allocated frame.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Get(ulong pfn)
+    {
+        if (pfn != ZeroPfn)
+        {
+            Interlocked.Increment(ref CountRef(pfn));
+        }
+    }
+
+    /// <summary>Drops a reference (put_page); the frame goes back to the pool when the last one goes.</summary>
+    /// <param name="pfn">An allocated frame.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Put(ulong pfn)
+    {
+        if (pfn == ZeroPfn)
+        {
+            return;
+        }
+
+        int left = Interlocked.Decrement(ref CountRef(pfn)) & CountMask;
+        if (left == 0)
+        {
+            Free(pfn);
+        }
+        else
+        {
+            Debug.Assert(left != CountMask, "frame reference count went below zero");
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            for (int i = 0; i < _chunks.Length; i++)
+            {
+                if (_chunks[i] != 0)
+                {
+                    NativeMemory.AlignedFree((void*)_chunks[i]);
+                    _chunks[i] = 0;
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Free(ulong pfn)
+    {
+        Volatile.Write(ref CountRef(pfn), 0);
+        lock (_lock)
+        {
+            PushFree(pfn);
+        }
+
+        Counters.Increment(MmEvent.FramesFreed);
+    }
+
+    private void PushFree(ulong pfn)
+    {
+        *(ulong*)FramePointer(pfn) = _freeHead;
+        _freeHead = pfn + 1;
+        _freeCount++;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref int CountRef(ulong pfn)
+    {
+        int[]? counts = _counts[(int)(pfn >> ChunkShift)];
+        Debug.Assert(counts is not null, "pfn in a chunk never allocated");
+        return ref counts[(int)(pfn & ChunkFrameMask)];
+    }
+
+    private void EnsureChunk(int chunk)
+    {
+        if (_chunks[chunk] != 0)
+        {
+            return;
+        }
+
+        _counts[chunk] = new int[ChunkFrames];
+        _chunks[chunk] = (nint)NativeMemory.AlignedAlloc((nuint)ChunkFrames * (nuint)PageGeometry.PageSize, (nuint)PageGeometry.PageSize);
+        _chunkCount++;
+    }
+
+    private void ThrowIfDisposed()
+    {
+        if (_disposed)
+        {
+            ThrowHelper.ThrowDisposed(nameof(PhysicalMemory));
+        }
+    }
+}

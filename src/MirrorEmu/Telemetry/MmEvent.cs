@@ -1,0 +1,49 @@
+namespace MirrorEmu.Telemetry;
+
+/// <summary>Events counted by the Mm layer (one <see cref="CounterSet{TEvent}"/> per physical memory pool,
+/// shared by every address space that draws on it, so a fork's child counts into the same set).</summary>
+public enum MmEvent
+{
+    /// <summary>handle_mm_fault calls.</summary>
+    Faults,
+    /// <summary>Faults that installed a fresh zeroed anonymous page.</summary>
+    FaultsAnon,
+    /// <summary>Faults that mapped a file (or shmem) page-cache page.</summary>
+    FaultsFile,
+    /// <summary>Read faults that mapped the shared zero page.</summary>
+    ZeroPageMaps,
+    /// <summary>Write faults that copied a page (COW break, or a write to the zero page).</summary>
+    CowCopies,
+    /// <summary>Write faults that reused a private page mapped once (no copy).</summary>
+    WpReuses,
+    /// <summary>Faults that found the entry already good (another thread fixed it, or only the accessed bit was missing).</summary>
+    SpuriousFaults,
+    /// <summary>Faults that installed a 2 MiB huge PMD.</summary>
+    HugeFaults,
+    /// <summary>Huge PMDs split into 512 PTEs.</summary>
+    HugeSplits,
+    /// <summary>Faults that swapped a page in.</summary>
+    SwapIns,
+    /// <summary>Faults handed to the VMA's userfault hook.</summary>
+    UserfaultFaults,
+    /// <summary>Faults that ended in VM_FAULT_OOM.</summary>
+    OomFaults,
+    /// <summary>Faults that ended in SIGSEGV or SIGBUS.</summary>
+    ErrorFaults,
+    /// <summary>Frames taken from the pool.</summary>
+    FramesAllocated,
+    /// <summary>Frames given back to the pool.</summary>
+    FramesFreed,
+    /// <summary>Populate calls (MAP_POPULATE, MADV_POPULATE_READ/WRITE).</summary>
+    PopulateCalls,
+    /// <summary>Pages a populate call faulted in.</summary>
+    PopulatedPages,
+    /// <summary>mmap_lock read acquisitions.</summary>
+    LockReadAcquisitions,
+    /// <summary>mmap_lock write acquisitions.</summary>
+    LockWriteAcquisitions,
+    /// <summary>Times a fault path dropped the mmap_lock (VM_FAULT_RETRY / COMPLETED).</summary>
+    LockDrops,
+    /// <summary>PTEs zapped (munmap, MADV_DONTNEED, teardown).</summary>
+    PtesZapped,
+}

@@ -1,0 +1,12 @@
+using System.Runtime.InteropServices;
+
+namespace MirrorEmu.Telemetry;
+
+/// <summary>One 64-bit counter alone on a cache line, so that counters bumped by different threads
+/// do not share a line (STYLE.md rule 14).</summary>
+[StructLayout(LayoutKind.Explicit, Size = 64)]
+internal struct PaddedCounter
+{
+    [FieldOffset(0)]
+    public long Value;
+}

@@ -1,0 +1,210 @@
+using MirrorEmu.Mm;
+using MirrorEmu.Telemetry;
+using MirrorEmu.Tests.Helpers;
+
+namespace MirrorEmu.Tests.Mm;
+
+/// <summary>handle_mm_fault: zero page, COW, file and shmem pages, THP, swap, OOM, SIGBUS, the userfault hook.</summary>
+public class FaultHandlerTests
+{
+    [Fact]
+    public void ReadFaultOnPrivateAnonMapsTheZeroPageAndWriteReplacesIt()
+    {
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 1);
+        Assert.Equal(0, Pages.Read(mm, a)[0]);
+        Pte p = mm.PageTable.Read(a);
+        Assert.Equal(PhysicalMemory.ZeroPfn, p.Pfn);
+        Assert.True(p.IsSpecial);
+        Assert.Equal(0, mm.Memory.FramesInUse);
+        mm.CpuWrite(a, new byte[] { 42 });
+        Pte q = mm.PageTable.Read(a);
+        Assert.NotEqual(PhysicalMemory.ZeroPfn, q.Pfn);
+        Assert.True(q.IsWritable && q.IsDirty);
+        Assert.Equal(1, mm.Counters[MmEvent.ZeroPageMaps]);
+        Assert.Equal(1, mm.Counters[MmEvent.CowCopies]);
+        Assert.True(mm.Memory.Frame(PhysicalMemory.ZeroPfn).IndexOfAnyExcept((byte)0) < 0, "the zero page was written");
+    }
+
+    [Fact]
+    public void HandleMmFaultChecksTheVmaAndFlags()
+    {
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 1, Prot.Read);
+        mm.MmapLock.ReadLock();
+        try
+        {
+            Vma vma = mm.VmaLookup(a)!;
+            Assert.Equal(VmFault.SigSegv, FaultHandler.HandleMmFault(vma, a, FaultFlags.Write));
+            Assert.Equal(VmFault.SigSegv, FaultHandler.HandleMmFault(vma, a + Pages.Size, FaultFlags.None));
+            Assert.Equal(VmFault.None, FaultHandler.HandleMmFault(vma, a + 123, FaultFlags.Remote));
+        }
+        finally
+        {
+            mm.MmapLock.ReadUnlock();
+        }
+    }
+
+    [Fact]
+    public void ExhaustedMemoryGivesOomAndChangesNothing()
+    {
+        using var mm = new AddressSpace(memoryLimitBytes: 4 * PageGeometry.PageSize);
+        ulong a = Pages.MapAnon(mm, 8);
+        mm.CpuWrite(a, Pages.Filled(1, 3 * 4096));
+        var e = Assert.Throws<MemoryFaultException>(() => mm.CpuWrite(a + 3 * Pages.Size, new byte[] { 1 }));
+        Assert.Contains("VM_FAULT_OOM", e.Message);
+        Assert.True(mm.PageTable.Read(a + 3 * Pages.Size).IsNone, "a failed fault left an entry behind");
+        Assert.Equal(-Errno.ENOMEM, mm.Madvise(a + 3 * Pages.Size, Pages.Size, Advice.PopulateWrite).Code);
+        Assert.Equal(1, Pages.Read(mm, a + 2 * Pages.Size)[0]);
+        Assert.True(mm.Counters[MmEvent.OomFaults] >= 1);
+    }
+
+    [Fact]
+    public void SharedFileWritesReachTheFileAndPrivateWritesCopy()
+    {
+        using var mm = new AddressSpace();
+        using var file = new MemFile(mm.Memory, Pages.Bytes(4), "data.bin");
+        file.Write(0, Pages.Filled(0x11, 4 * 4096));
+        mm.Mmap(0, Pages.Bytes(4), Prot.ReadWrite, MapFlags.Shared, file, 0, out ulong shared).ThrowIfError();
+        mm.Mmap(0, Pages.Bytes(2), Prot.ReadWrite, MapFlags.Private, file, Pages.Bytes(2), out ulong priv).ThrowIfError();
+        mm.CpuWrite(shared + Pages.Size, Pages.Filled(0x22));
+        var back = new byte[4096];
+        file.Read(Pages.Size, back);
+        Assert.Equal(0x22, back[0]);
+        Assert.Equal(0x11, Pages.Read(mm, priv)[0]);
+        mm.CpuWrite(shared + 2 * Pages.Size, Pages.Filled(0x33));
+        Assert.Equal(0x33, Pages.Read(mm, priv)[5]); // not yet written privately: sees the file
+        mm.CpuWrite(priv, Pages.Filled(0x44));
+        file.Read(2 * Pages.Size, back);
+        Assert.Equal(0x33, back[0]);                  // the private write did not reach the file
+        Assert.Equal(0x44, Pages.Read(mm, priv)[0]);
+        Assert.True(mm.Counters[MmEvent.CowCopies] >= 1);
+    }
+
+    [Fact]
+    public void AccessBeyondTheEndOfAFileIsSigbus()
+    {
+        using var mm = new AddressSpace();
+        using var file = new MemFile(mm.Memory, Pages.Bytes(1), "short.bin");
+        mm.Mmap(0, Pages.Bytes(2), Prot.Read, MapFlags.Shared, file, 0, out ulong a).ThrowIfError();
+        Assert.Equal(0, Pages.Read(mm, a)[0]);
+        var e = Assert.Throws<MemoryFaultException>(() => Pages.Read(mm, a + Pages.Size));
+        Assert.Equal(Signal.SIGBUS, e.Signal);
+        Assert.Equal(-Errno.EFAULT, mm.Madvise(a, Pages.Bytes(2), Advice.PopulateRead).Code);
+    }
+
+    [Fact]
+    public void SharedAnonymousMemoryIsSharedWithForkChildrenAndFreedWithTheLastMapping()
+    {
+        using var mem = new PhysicalMemory(64UL << 20);
+        var parent = new AddressSpace(mem);
+        parent.MmapAnonymous(Pages.Bytes(2), Prot.ReadWrite, MapFlags.Shared, out ulong a).ThrowIfError();
+        parent.CpuWrite(a, Pages.Filled(1));
+        AddressSpace child = parent.Fork();
+        child.CpuWrite(a + 10, new byte[] { 99 });
+        Assert.Equal(99, Pages.Read(parent, a)[10]);
+        parent.CpuWrite(a + Pages.Size, new byte[] { 7 });
+        Assert.Equal(7, Pages.Read(child, a + Pages.Size)[0]);
+        parent.Dispose();
+        Assert.Equal(99, Pages.Read(child, a)[10]);
+        child.Dispose();
+        Assert.Equal(0, mem.FramesInUse);
+    }
+
+    [Fact]
+    public void HugePageVmaGetsATwoMegabyteLeafAndSplitsOnPartialMprotect()
+    {
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 1024);
+        Assert.Equal(0UL, a & PageGeometry.PmdMask);
+        mm.Madvise(a, Pages.Bytes(1024), Advice.HugePage).ThrowIfError();
+        mm.CpuWrite(a + 5 * Pages.Size, Pages.Filled(8));
+        Assert.Equal(1, mm.Counters[MmEvent.HugeFaults]);
+        Assert.True(mm.PageTable.FindHuge(a).IsHuge);
+        Assert.Equal(512, mm.Memory.FramesInUse);
+        Assert.Equal(0, Pages.Read(mm, a + 511 * Pages.Size)[0]);
+        mm.Mprotect(a + Pages.Size, Pages.Size, Prot.Read).ThrowIfError();
+        Assert.True(mm.PageTable.FindHuge(a).IsNone);
+        Assert.Equal(1, mm.Counters[MmEvent.HugeSplits]);
+        Assert.Equal(8, Pages.Read(mm, a + 5 * Pages.Size)[0]);
+        Assert.Throws<MemoryFaultException>(() => mm.CpuWrite(a + Pages.Size, new byte[] { 1 }));
+        mm.CpuWrite(a + 2 * Pages.Size, new byte[] { 1 });
+        Assert.Equal(512, mm.Memory.FramesInUse);
+    }
+
+    [Fact]
+    public void SwappedPageComesBackWithItsData()
+    {
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 1);
+        mm.CpuWrite(a, Pages.Filled(0x77));
+        Assert.True(mm.TestSwapOut(a));
+        Assert.Equal(SwapType.Swap, mm.PageTable.Read(a).Swap);
+        Assert.Equal(0x77, Pages.Read(mm, a)[4000]);
+        Assert.Equal(1, mm.Counters[MmEvent.SwapIns]);
+        mm.CpuWrite(a, new byte[] { 1 });
+        Assert.Equal(1, mm.Memory.FramesInUse);
+    }
+
+    [Fact]
+    public void PoisonedPageIsSigbusAndPopulateReportsEhwpoison()
+    {
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 1);
+        mm.CpuWrite(a, Pages.Filled(1));
+        Assert.True(mm.TestPoison(a));
+        var e = Assert.Throws<MemoryFaultException>(() => Pages.Read(mm, a));
+        Assert.Equal(Signal.SIGBUS, e.Signal);
+        Assert.Equal(-Errno.EHWPOISON, mm.Madvise(a, Pages.Size, Advice.PopulateRead).Code);
+    }
+
+    [Fact]
+    public void MigrationEntryResolvesOnceMigrationFinishes()
+    {
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 1);
+        mm.CpuWrite(a, Pages.Filled(3));
+        Assert.True(mm.TestStartMigration(a));
+        int seen = -1;
+        var reader = new Thread(() => seen = Pages.Read(mm, a)[0]);
+        reader.Start();
+        Thread.Sleep(20);
+        Assert.True(mm.TestFinishMigration(a));
+        Assert.True(reader.Join(10_000), "the access never completed after the migration finished");
+        Assert.Equal(3, seen);
+    }
+
+    [Fact]
+    public void UserfaultRegisteredVmaHandsMissingFaultsToItsHook()
+    {
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 2);
+        var hook = new RecordingHook();
+        mm.TestRegisterUserfault(a, Pages.Bytes(2), VmFlags.UffdMissing, hook);
+        mm.MmapLock.ReadLock();
+        try
+        {
+            Vma vma = mm.VmaLookup(a)!;
+            Assert.Equal(VmFault.SigBus, FaultHandler.HandleMmFault(vma, a, FaultFlags.Remote));
+            Assert.Equal(VmFault.SigBus, FaultHandler.HandleMmFault(vma, a + 5, FaultFlags.Write | FaultFlags.AllowRetry));
+        }
+        finally
+        {
+            mm.MmapLock.ReadUnlock();
+        }
+
+        Assert.Equal([(a, UserfaultReason.Missing, FaultFlags.Remote), (a, UserfaultReason.Missing, FaultFlags.Write | FaultFlags.AllowRetry)], hook.Calls);
+        Assert.Equal(2, mm.Counters[MmEvent.UserfaultFaults]);
+    }
+
+    private sealed class RecordingHook : IUserfaultHook
+    {
+        public List<(ulong, UserfaultReason, FaultFlags)> Calls { get; } = [];
+
+        public VmFault HandleUserfault(Vma vma, ulong address, FaultFlags flags, UserfaultReason reason)
+        {
+            Calls.Add((address, reason, flags));
+            return VmFault.SigBus;
+        }
+    }
+}

@@ -1,0 +1,86 @@
+using MirrorEmu.Mm;
+using MirrorEmu.Telemetry;
+
+namespace MirrorEmu.Tests.Mm;
+
+/// <summary>The mmap_lock: shared readers, exclusive writers, writer preference, trylock, killable waits, the sequence.</summary>
+public class MmapLockTests
+{
+    private static MmapLock NewLock() => new(new CounterSet<MmEvent>());
+
+    [Fact]
+    public void ReadersShareAndExcludeWriters()
+    {
+        MmapLock l = NewLock();
+        l.ReadLock();
+        Assert.True(l.TryReadLock());
+        Assert.False(l.TryWriteLock());
+        l.ReadUnlock();
+        l.ReadUnlock();
+        Assert.True(l.TryWriteLock());
+        Assert.False(l.TryReadLock());
+        l.WriteUnlock();
+        Assert.False(l.IsLocked);
+    }
+
+    [Fact]
+    public void WriteUnlockAdvancesTheSequenceSoDroppersRevalidate()
+    {
+        MmapLock l = NewLock();
+        long before = l.Sequence;
+        l.ReadLock();
+        l.ReadUnlock();
+        Assert.Equal(before, l.Sequence);
+        l.WriteLock();
+        l.WriteUnlock();
+        Assert.Equal(before + 1, l.Sequence);
+    }
+
+    [Fact]
+    public void AWaitingWriterHoldsOffNewReadersAndGetsTheLock()
+    {
+        MmapLock l = NewLock();
+        l.ReadLock();
+        var writerHas = new ManualResetEventSlim();
+        var writer = new Thread(() =>
+        {
+            l.WriteLock();
+            writerHas.Set();
+            l.WriteUnlock();
+        });
+        writer.Start();
+        SpinWait.SpinUntil(() => !l.TryReadLockThenRelease(), 5000);
+        Assert.False(writerHas.IsSet);
+        l.ReadUnlock();
+        Assert.True(writerHas.Wait(5000, TestContext.Current.CancellationToken), "writer never got the lock after the last reader left");
+        writer.Join();
+    }
+
+    [Fact]
+    public void KillableWaitEndsWithEintrOnCancellation()
+    {
+        MmapLock l = NewLock();
+        l.WriteLock();
+        using var cts = new CancellationTokenSource(50);
+        Assert.Equal(-Errno.EINTR, l.ReadLockKillable(cts.Token));
+        Assert.False(l.TryReadLock(10));
+        l.WriteUnlock();
+        Assert.Equal(0, l.ReadLockKillable(CancellationToken.None));
+        l.ReadUnlock();
+    }
+}
+
+internal static class MmapLockTestExtensions
+{
+    /// <summary>True if a reader could get in right now (and leaves again).</summary>
+    public static bool TryReadLockThenRelease(this MmapLock l)
+    {
+        if (l.TryReadLock())
+        {
+            l.ReadUnlock();
+            return true;
+        }
+
+        return false;
+    }
+}
