@@ -33,6 +33,10 @@ public sealed partial class AddressSpace
         return done;
     }
 
+    /// <summary>Test hook: turns the present page into a device-exclusive entry holding its frame (make_device_exclusive without the device).</summary>
+    internal bool TestReplaceForExclusive(ulong va, ulong pfn) =>
+        TestReplace(va, p => p.IsPresent && p.Pfn == pfn ? Pte.SwapEntry(SwapType.DeviceExclusive, pfn) : (Pte?)null);
+
     /// <summary>Test hook: writes a raw entry (device-private, marker…) over an empty slot.</summary>
     internal bool TestInstall(ulong va, Pte entry) => TestReplace(va, p => p.IsNone ? entry : (Pte?)null);
 
