@@ -12,8 +12,13 @@ namespace MirrorEmu.Mm;
 /// children) draw on one pool.
 /// </summary>
 /// <remarks>
-/// <para>Bookkeeping is 4 bytes per frame (the count), held per chunk; a free frame's first 8 bytes
-/// link it into the free list, so free frames cost nothing extra.</para>
+/// <para>Bookkeeping is 4 bytes per frame (the count), held per chunk, plus 8 bytes per frame while
+/// it is free (the free queue). The free queue is an array rather than a list linked through the
+/// frames themselves: taking a batch then reads no frame memory, where a linked list made every
+/// pop a dependent cache miss (bench Mm/PopulateBenchmarks.PopulateWrite: 2.0x → 0.99x the
+/// clear-the-pages floor). It is first-in first-out, so frames freed in address order are handed
+/// out again in that order; a LIFO stack reversed the order on every free/allocate round and made
+/// every other FirstTouchWrite iteration 2.3x slower (descending pages defeat the prefetcher).</para>
 /// <para>Concurrency model:</para> allocation and freeing take <see cref="_lock"/>; reference counts
 /// change with <see cref="Interlocked"/>; frame bytes are the caller's business (page-table locking
 /// rules decide who may touch them). Chunk pointers are written once, under the lock, before the
@@ -38,14 +43,15 @@ public sealed unsafe class PhysicalMemory : IDisposable
 
     private const ulong HugeFrames = 1UL << PageGeometry.PmdOrder;
 
-    // Guards _nextFresh, _freeHead, _freeCount and chunk creation. Frame counts are read and
+    // Guards _nextFresh, _freeQueue, _freeHead, _freeCount and chunk creation. Frame counts are read and
     // changed without it (Interlocked).
     private readonly object _lock = new();
     private readonly nint[] _chunks;
     private readonly int[]?[] _counts;
     private readonly ulong _maxFrames;
     private ulong _nextFresh;
-    private ulong _freeHead; // pfn + 1 of the first free frame, 0 when the list is empty
+    private ulong[] _freeQueue = new ulong[PageGeometry.LevelEntries]; // a ring; length is a power of two
+    private long _freeHead; // index of the oldest free frame in the ring
     private long _freeCount;
     private int _chunkCount;
     private bool _disposed;
@@ -133,12 +139,15 @@ public sealed unsafe class PhysicalMemory : IDisposable
         int n = 0;
         lock (_lock)
         {
-            while (n < pfns.Length && _freeHead != 0)
+            int fromQueue = (int)Math.Min(_freeCount, pfns.Length);
+            while (n < fromQueue)
             {
-                ulong pfn = _freeHead - 1;
-                _freeHead = *(ulong*)FramePointer(pfn);
-                _freeCount--;
-                pfns[n++] = pfn;
+                int at = (int)(_freeHead & (_freeQueue.Length - 1));
+                int run = Math.Min(fromQueue - n, _freeQueue.Length - at);
+                _freeQueue.AsSpan(at, run).CopyTo(pfns[n..]);
+                _freeHead += run;
+                _freeCount -= run;
+                n += run;
             }
 
             while (n < pfns.Length && _nextFresh < _maxFrames)
@@ -275,8 +284,22 @@ public sealed unsafe class PhysicalMemory : IDisposable
 
     private void PushFree(ulong pfn)
     {
-        *(ulong*)FramePointer(pfn) = _freeHead;
-        _freeHead = pfn + 1;
+        int mask = _freeQueue.Length - 1;
+        if (_freeCount == _freeQueue.LongLength)
+        {
+            // Grow, laying the ring out from index 0.
+            var bigger = new ulong[_freeQueue.Length * 2];
+            for (long i = 0; i < _freeCount; i++)
+            {
+                bigger[i] = _freeQueue[(int)((_freeHead + i) & mask)];
+            }
+
+            _freeQueue = bigger;
+            _freeHead = 0;
+            mask = _freeQueue.Length - 1;
+        }
+
+        _freeQueue[(int)((_freeHead + _freeCount) & mask)] = pfn;
         _freeCount++;
     }
 
