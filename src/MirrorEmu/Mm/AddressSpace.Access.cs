@@ -134,6 +134,11 @@ public sealed partial class AddressSpace
             if ((r & (VmFault.Retry | VmFault.Completed)) != 0)
             {
                 MmapLock.ReadLock(); // the handler dropped it; the loop looks the VMA up again
+                if (CurrentTask.FatalSignalPending)
+                {
+                    ThrowHelper.ThrowMemoryFault(va, Signal.SIGKILL, "a fatal signal ended the fault");
+                }
+
                 flags |= FaultFlags.Tried;
                 continue;
             }

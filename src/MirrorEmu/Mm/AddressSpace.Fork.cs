@@ -4,10 +4,6 @@ namespace MirrorEmu.Mm;
 
 public sealed partial class AddressSpace
 {
-    /// <summary>Called by <see cref="Fork"/> for each VMA registered with userfaultfd (dup_userfaultfd); set by the Uffd layer.</summary>
-    /// <remarks>Returns the hook and context the child's VMA keeps, or (null, null) to drop the registration in the child.</remarks>
-    public Func<Vma, AddressSpace, (IUserfaultHook? Hook, object? Context)>? ForkUserfault { get; set; }
-
     /// <summary>
     /// fork(2)'s dup_mmap: a new address space over the same pool with a copy of every VMA except
     /// VM_DONTCOPY ones. Private pages become copy-on-write in both (their write bits are cleared,
@@ -30,9 +26,9 @@ public sealed partial class AddressSpace
                 }
 
                 var copy = new Vma(child, vma.Start, vma.End, vma.Flags & ~VmFlags.UffdMask, vma.File, vma.PgOff);
-                if (vma.Userfault is not null && ForkUserfault is { } forkHook)
+                if (vma.Userfault is not null)
                 {
-                    (IUserfaultHook? hook, object? context) = forkHook(vma, child);
+                    (IUserfaultHook? hook, object? context) = vma.Userfault.OnFork(vma, child);
                     if (hook is not null)
                     {
                         copy.Userfault = hook;

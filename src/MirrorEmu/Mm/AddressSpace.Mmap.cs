@@ -231,6 +231,7 @@ public sealed partial class AddressSpace
         }
 
         (int first, int last) = SplitRange(start, end);
+        NotifyUserfaultUnmap(first, last, start, end);
         ulong notifyStart = _vmas[first].Start;
         ulong notifyEnd = _vmas[last - 1].End;
         NotifierRange range = InvalidateRangeStart(notifyStart, notifyEnd, NotifierEvent.Unmap);
@@ -242,6 +243,30 @@ public sealed partial class AddressSpace
         }
 
         InvalidateRangeEnd(range);
+    }
+
+    /// <summary>userfaultfd_unmap_prep/complete: one UNMAP event per userfaultfd context with a VMA in the range.</summary>
+    private void NotifyUserfaultUnmap(int first, int last, ulong start, ulong end)
+    {
+        for (int i = first; i < last; i++)
+        {
+            IUserfaultHook? hook = _vmas[i].Userfault;
+            if (hook is null)
+            {
+                continue;
+            }
+
+            bool seen = false;
+            for (int j = first; j < i && !seen; j++)
+            {
+                seen = ReferenceEquals(_vmas[j].Userfault, hook);
+            }
+
+            if (!seen)
+            {
+                hook.OnUnmap(start, end);
+            }
+        }
     }
 
     /// <summary>
@@ -375,6 +400,14 @@ public sealed partial class AddressSpace
         }
 
         ulong moveLen = Math.Min(oldLen, newLen);
+        if (old.Userfault is not null && !old.Userfault.OnRemap(old, oldAddr, dest, moveLen))
+        {
+            // mremap_userfaultfd_prep: without EVENT_REMAP the moved VMA loses its registration.
+            moved.Userfault = null;
+            moved.UserfaultContext = null;
+            moved.Flags &= ~VmFlags.UffdMask;
+        }
+
         NotifierRange range = InvalidateRangeStart(oldAddr, oldAddr + oldLen, NotifierEvent.Unmap);
         InsertVma(moved);
         MovePageTableEntries(oldAddr, dest, moveLen);

@@ -191,7 +191,10 @@ public sealed partial class AddressSpace
         for (int i = FindVmaIndex(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
         {
             Vma vma = _vmas[i];
-            ZapRange(vma, Math.Max(addr, vma.Start), Math.Min(end, vma.End), freeTables: false);
+            ulong zapStart = Math.Max(addr, vma.Start);
+            ulong zapEnd = Math.Min(end, vma.End);
+            vma.Userfault?.OnRemove(zapStart, zapEnd); // userfaultfd_remove
+            ZapRange(vma, zapStart, zapEnd, freeTables: false);
         }
 
         InvalidateRangeEnd(range);

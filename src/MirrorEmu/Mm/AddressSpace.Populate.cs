@@ -80,6 +80,11 @@ public sealed partial class AddressSpace
                 {
                     // The hook dropped the mmap lock: retake it and revalidate the VMA.
                     MmapLock.ReadLock();
+                    if (CurrentTask.FatalSignalPending)
+                    {
+                        return -Errno.EINTR;
+                    }
+
                     flags |= FaultFlags.Tried;
                     if (MmapLock.Sequence != seqBefore)
                     {

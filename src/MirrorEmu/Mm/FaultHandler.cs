@@ -139,7 +139,15 @@ public static class FaultHandler
     private static VmFault DoAnonymousPage(Vma vma, ulong address, FaultFlags flags, ref ulong slot, Pte old)
     {
         AddressSpace mm = vma.Mm;
-        if ((vma.Flags & VmFlags.UffdMissing) != 0 && vma.Userfault is not null)
+        bool wpMarker = old.IsUffdWp && (vma.Flags & VmFlags.UffdWp) != 0 && vma.Userfault is not null;
+        if (wpMarker && (flags & FaultFlags.Write) != 0)
+        {
+            // A write to an unpopulated page under UFFD_FEATURE_WP_UNPOPULATED: a write-protect fault.
+            mm.Counters.Increment(MmEvent.UserfaultFaults);
+            return vma.Userfault!.HandleUserfault(vma, address, flags, UserfaultReason.WriteProtect);
+        }
+
+        if (!wpMarker && (vma.Flags & VmFlags.UffdMissing) != 0 && vma.Userfault is not null)
         {
             mm.Counters.Increment(MmEvent.UserfaultFaults);
             return vma.Userfault.HandleUserfault(vma, address, flags, UserfaultReason.Missing);
@@ -147,7 +155,7 @@ public static class FaultHandler
 
         if ((flags & FaultFlags.Write) == 0)
         {
-            if (PageTable.TryUpdate(ref slot, old, Pte.Special(PhysicalMemory.ZeroPfn)))
+            if (PageTable.TryUpdate(ref slot, old, Pte.Special(PhysicalMemory.ZeroPfn).WithUffdWp(wpMarker)))
             {
                 mm.Counters.Increment(MmEvent.ZeroPageMaps);
             }

@@ -12,8 +12,9 @@ public enum UserfaultReason
 }
 
 /// <summary>
-/// What handle_mm_fault calls for a VMA registered with userfaultfd (handle_userfault in
-/// fs/userfaultfd.c). Implemented by the Uffd layer.
+/// What the Mm layer calls for a VMA registered with userfaultfd: handle_userfault for faults, and
+/// the non-cooperative event hooks (fs/userfaultfd.c: dup_userfaultfd, mremap_userfaultfd_prep,
+/// userfaultfd_remove, userfaultfd_unmap_prep). Implemented by the Uffd layer's context.
 /// </summary>
 public interface IUserfaultHook
 {
@@ -29,4 +30,30 @@ public interface IUserfaultHook
     /// </returns>
     /// <remarks>Called with the mmap read lock held.</remarks>
     VmFault HandleUserfault(Vma vma, ulong address, FaultFlags flags, UserfaultReason reason);
+
+    /// <summary>dup_userfaultfd: fork copies a registered VMA. Returns the hook and context the child's VMA keeps, or (null, null) to drop the registration there.</summary>
+    /// <param name="vma">The parent's VMA.</param>
+    /// <param name="child">The child address space.</param>
+    /// <remarks>Called under the parent's mmap write lock.</remarks>
+    (IUserfaultHook? Hook, object? Context) OnFork(Vma vma, AddressSpace child);
+
+    /// <summary>mremap moved [from, from + length) of a registered VMA to <paramref name="to"/>. Returns whether the moved VMA keeps its registration.</summary>
+    /// <param name="vma">The VMA being moved.</param>
+    /// <param name="from">Old start.</param>
+    /// <param name="to">New start.</param>
+    /// <param name="length">Bytes moved.</param>
+    /// <remarks>Called under the mmap write lock.</remarks>
+    bool OnRemap(Vma vma, ulong from, ulong to, ulong length);
+
+    /// <summary>MADV_DONTNEED dropped the pages of [start, end) in a registered VMA (UFFD_EVENT_REMOVE).</summary>
+    /// <param name="start">First address.</param>
+    /// <param name="end">Half-open end.</param>
+    /// <remarks>Called under the mmap read lock.</remarks>
+    void OnRemove(ulong start, ulong end);
+
+    /// <summary>munmap removed [start, end), which held registered VMAs (UFFD_EVENT_UNMAP).</summary>
+    /// <param name="start">First address of the munmap call.</param>
+    /// <param name="end">Half-open end.</param>
+    /// <remarks>Called under the mmap write lock, once per context.</remarks>
+    void OnUnmap(ulong start, ulong end);
 }

@@ -105,6 +105,27 @@ public sealed class MemFile : IDisposable
         }
     }
 
+    /// <summary>Puts an allocated frame into the page cache at <paramref name="index"/> (the cache takes
+    /// over the caller's reference), unless a page is already there.</summary>
+    /// <param name="index">Page index in the file (below <see cref="PageCount"/>).</param>
+    /// <param name="pfn">A frame with count 1, filled by the caller.</param>
+    /// <returns>False if the index was already cached (the caller still owns the frame).</returns>
+    internal bool TryAddPage(ulong index, ulong pfn)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            if (_pages[index] != 0)
+            {
+                return false;
+            }
+
+            _memory.MarkPageCache(pfn);
+            _pages[index] = pfn + 1;
+            return true;
+        }
+    }
+
     /// <summary>Reads file bytes through the page cache (pread); uncached pages read as zeros.</summary>
     /// <param name="offset">Byte offset in the file.</param>
     /// <param name="destination">Where the bytes go; must end within the file.</param>

@@ -8,6 +8,9 @@ public enum Signal
 
     /// <summary>Bus error: the mapping exists but the page cannot be provided (beyond the file's end, a userfaultfd SIGBUS, poison).</summary>
     SIGBUS = 7,
+
+    /// <summary>Killed: a fatal signal (<see cref="CurrentTask.FatalSignal"/>) ended a killable wait.</summary>
+    SIGKILL = 9,
 }
 
 /// <summary>A CPU access (<see cref="AddressSpace.CpuRead"/>/<see cref="AddressSpace.CpuWrite"/>) that a real process would die on.</summary>

@@ -206,5 +206,17 @@ public class FaultHandlerTests
             Calls.Add((address, reason, flags));
             return VmFault.SigBus;
         }
+
+        public (IUserfaultHook? Hook, object? Context) OnFork(Vma vma, AddressSpace child) => (null, null);
+
+        public bool OnRemap(Vma vma, ulong from, ulong to, ulong length) => false;
+
+        public void OnRemove(ulong start, ulong end)
+        {
+        }
+
+        public void OnUnmap(ulong start, ulong end)
+        {
+        }
     }
 }

@@ -1,0 +1,159 @@
+using System.Runtime.CompilerServices;
+using MirrorEmu.Mm;
+using MirrorEmu.Telemetry;
+
+namespace MirrorEmu.Uffd;
+
+public sealed partial class Userfaultfd
+{
+    // The child contexts made by dup_userfaultfd, so that one fork makes one context per child.
+    private readonly ConditionalWeakTable<AddressSpace, Userfaultfd> _forkChildren = [];
+
+    /// <summary>Non-cooperative events queued and not yet read (the kernel's mmap_changing): while
+    /// any is pending, resolutions answer -EAGAIN so the monitor reads the layout change first.</summary>
+    public int MmapChanging => Volatile.Read(ref _mmapChanging);
+
+    /// <summary>
+    /// read(2) on the descriptor: takes up to <c>messages.Length</c> messages, page faults first, then
+    /// events. A page-fault message read moves its waiter to the list that wakes wait on.
+    /// </summary>
+    /// <param name="messages">Where messages go.</param>
+    /// <param name="count">How many were taken.</param>
+    /// <param name="timeoutMs">0 for a non-blocking read; else how long to wait for the first message
+    /// (<see cref="Timeout.Infinite"/> for as long as it takes). A reader spins briefly before sleeping.</param>
+    /// <param name="cancellation">Ends a blocking wait.</param>
+    /// <returns>0 with at least one message; -EAGAIN (nothing, non-blocking or timed out); -EINTR (cancelled);
+    /// -EBADF (released); -EINVAL (no handshake, or an empty buffer).</returns>
+    public int Read(Span<UffdMsg> messages, out int count, int timeoutMs = Timeout.Infinite, CancellationToken cancellation = default)
+    {
+        count = 0;
+        if (!_apiDone || messages.IsEmpty)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if (TryTake(messages, out count))
+        {
+            return 0;
+        }
+
+        if (timeoutMs == 0)
+        {
+            return _released ? -Errno.EBADF : -Errno.EAGAIN;
+        }
+
+        // Spin briefly: a fault usually arrives within microseconds while a workload runs.
+        var spin = new SpinWait();
+        for (int i = 0; i < UffdWaiter.SpinCount; i++)
+        {
+            if (Volatile.Read(ref _queuedCount) != 0 && TryTake(messages, out count))
+            {
+                return 0;
+            }
+
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+
+        long deadline = timeoutMs == Timeout.Infinite ? long.MaxValue : Environment.TickCount64 + timeoutMs;
+        using CancellationTokenRegistration reg = cancellation.CanBeCanceled
+            ? cancellation.UnsafeRegister(static o => { lock (o!) { Monitor.PulseAll(o); } }, _lock)
+            : default;
+        lock (_lock)
+        {
+            while (true)
+            {
+                if (TakeLocked(messages, out count))
+                {
+                    return 0;
+                }
+
+                if (_released)
+                {
+                    return -Errno.EBADF;
+                }
+
+                if (cancellation.IsCancellationRequested)
+                {
+                    return -Errno.EINTR;
+                }
+
+                long left = deadline == long.MaxValue ? Timeout.Infinite : deadline - Environment.TickCount64;
+                if (deadline != long.MaxValue && left <= 0)
+                {
+                    return -Errno.EAGAIN;
+                }
+
+                _readersSleeping++;
+                try
+                {
+                    Monitor.Wait(_lock, (int)Math.Min(left, int.MaxValue));
+                }
+                finally
+                {
+                    _readersSleeping--;
+                }
+            }
+        }
+    }
+
+    // Messages queued and not yet read; read without the lock by spinning readers.
+    private int _queuedCount;
+
+    private bool TryTake(Span<UffdMsg> messages, out int count)
+    {
+        lock (_lock)
+        {
+            return TakeLocked(messages, out count);
+        }
+    }
+
+    private bool TakeLocked(Span<UffdMsg> messages, out int count)
+    {
+        count = 0;
+        while (count < messages.Length && _pending.Count > 0)
+        {
+            UffdWaiter w = _pending[0];
+            _pending.RemoveAt(0);
+            messages[count++] = w.Message;
+            if (!w.NoWait)
+            {
+                _waiting.Add(w);
+            }
+        }
+
+        while (count < messages.Length && _events.Count > 0)
+        {
+            messages[count++] = _events.Dequeue();
+            Interlocked.Decrement(ref _mmapChanging);
+        }
+
+        _queuedCount = _pending.Count + _events.Count;
+        Stats.Add(UffdStat.MessagesRead, count);
+        return count > 0;
+    }
+
+    private void QueueEvent(UffdMsg msg)
+    {
+        lock (_lock)
+        {
+            QueueEventLocked(msg);
+        }
+    }
+
+    private void QueueEventLocked(UffdMsg msg)
+    {
+        _events.Enqueue(msg);
+        Interlocked.Increment(ref _mmapChanging);
+        Stats.Increment(UffdStat.EventsQueued);
+        WakeReadersLocked();
+    }
+
+    private void WakeReadersLocked()
+    {
+        _queuedCount = _pending.Count + _events.Count;
+        if (_readersSleeping > 0)
+        {
+            Monitor.PulseAll(_lock);
+        }
+    }
+}

@@ -1,0 +1,321 @@
+using System.Diagnostics;
+using MirrorEmu.Mm;
+using MirrorEmu.Telemetry;
+
+namespace MirrorEmu.Uffd;
+
+/// <summary>
+/// A userfaultfd context (struct userfaultfd_ctx, fs/userfaultfd.c) on one address space: the API
+/// handshake, registrations, the queue of page-fault and event messages that monitors read, and the
+/// resolution ioctls (COPY, ZEROPAGE, CONTINUE, WRITEPROTECT, WAKE, MOVE) that fill pages and wake
+/// the faulting threads. It is the <see cref="IUserfaultHook"/> of the VMAs registered with it.
+/// </summary>
+/// <remarks>
+/// <para>Split by concern: <c>Userfaultfd.Fault.cs</c> (handle_userfault and the wait),
+/// <c>.Read.cs</c> (messages and events), <c>.Resolve.cs</c> (the resolution ioctls).</para>
+/// <para>Concurrency model:</para> <see cref="_lock"/> guards the pending and waiting lists, the
+/// event queue, the waiter pool, and reader sleeping; it is never held while the mmap lock is
+/// taken, and it is taken while the mmap read lock is held (fault path, resolutions), so the order
+/// is mmap lock → context lock. Flags (<see cref="_released"/>, <see cref="_monitorGone"/>) are read
+/// without it.
+/// </remarks>
+public sealed partial class Userfaultfd : IDisposable
+{
+    // Guards _pending, _waiting, _events, _pool, _readersSleeping; it is also the readers' wait queue.
+    private readonly object _lock = new();
+    private readonly List<UffdWaiter> _pending = [];  // queued, not yet read (fault_pending_wqh)
+    private readonly List<UffdWaiter> _waiting = [];  // read, not yet woken (fault_wqh)
+    private readonly Queue<UffdMsg> _events = new();  // non-cooperative events (event_wqh)
+    private readonly Stack<UffdWaiter> _pool = new();
+    private readonly AddressSpace _mm;
+    private UffdFeatures _features;
+    private bool _apiDone;
+    private volatile bool _released;
+    private volatile bool _monitorGone;
+    private int _readersSleeping;
+    private int _mmapChanging;
+
+    /// <summary>Creates a context on <paramref name="mm"/> (userfaultfd(2)); call <see cref="Api"/> before anything else.</summary>
+    /// <param name="mm">The address space whose faults it will see.</param>
+    public Userfaultfd(AddressSpace mm)
+    {
+        _mm = mm;
+    }
+
+    /// <summary>The address space.</summary>
+    public AddressSpace Mm => _mm;
+
+    /// <summary>The features agreed in the handshake.</summary>
+    public UffdFeatures Features => _features;
+
+    /// <summary>Counters of this context and of the monitors that serve it.</summary>
+    public CounterSet<UffdStat> Stats { get; } = new();
+
+    /// <summary>How long a faulting thread waits for a resolution before its fault fails with SIGBUS
+    /// (a stuck monitor becomes an error, not a hang), in milliseconds. Default 30 s.</summary>
+    public int FaultTimeoutMs { get; set; } = 30_000;
+
+    /// <summary>True after <see cref="Dispose"/> (userfaultfd_release).</summary>
+    public bool IsReleased => _released;
+
+    /// <summary>
+    /// UFFDIO_API: the handshake. Must come first and only once.
+    /// </summary>
+    /// <param name="api">Must be <see cref="UffdApi.Version"/>.</param>
+    /// <param name="requested">Features wanted.</param>
+    /// <param name="supported">Every feature this emulator offers.</param>
+    /// <returns>0; -EINVAL (wrong api, unknown features, second handshake).</returns>
+    public KResult Api(ulong api, UffdFeatures requested, out UffdFeatures supported)
+    {
+        supported = UffdFeatures.Supported;
+        if (api != UffdApi.Version)
+        {
+            return KResult.Error(Errno.EINVAL, $"UFFDIO_API: api=0x{api:X} is not UFFD_API 0x{UffdApi.Version:X}");
+        }
+
+        if ((requested & ~UffdFeatures.Supported) != 0)
+        {
+            return KResult.Error(Errno.EINVAL, $"UFFDIO_API: features=0x{(ulong)requested:X} has unsupported bits 0x{(ulong)(requested & ~UffdFeatures.Supported):X}");
+        }
+
+        if (_apiDone)
+        {
+            return KResult.Error(Errno.EINVAL, "UFFDIO_API: the handshake was already done");
+        }
+
+        _features = requested;
+        _apiDone = true;
+        return KResult.Ok;
+    }
+
+    /// <summary>
+    /// UFFDIO_REGISTER: registers every VMA in [start, start + length) for <paramref name="mode"/>.
+    /// </summary>
+    /// <param name="start">Page-aligned start.</param>
+    /// <param name="length">Page-aligned length &gt; 0.</param>
+    /// <param name="mode">MISSING, WP and/or MINOR.</param>
+    /// <param name="ioctls">The ioctls the range allows.</param>
+    /// <returns>0; -EINVAL (no handshake, bad mode, unaligned, no VMA in the range, a VMA that cannot be
+    /// registered this way); -EBUSY (a VMA registered with another context).</returns>
+    public KResult Register(ulong start, ulong length, UffdRegisterMode mode, out UffdIoctls ioctls)
+    {
+        ioctls = UffdIoctls.None;
+        KResult check = CheckUsable("UFFDIO_REGISTER", start, length);
+        if (!check.IsOk)
+        {
+            return check;
+        }
+
+        if (mode == UffdRegisterMode.None || (mode & ~(UffdRegisterMode.Missing | UffdRegisterMode.WriteProtect | UffdRegisterMode.Minor)) != 0)
+        {
+            return KResult.Error(Errno.EINVAL, $"UFFDIO_REGISTER: mode=0x{(ulong)mode:X} is empty or has unknown bits");
+        }
+
+        ulong end = start + length;
+        _mm.MmapLock.WriteLock();
+        try
+        {
+            bool found = false;
+            bool shmemOnly = true; // CONTINUE is offered for ranges of shmem only
+            foreach (Vma vma in VmasIn(start, end))
+            {
+                found = true;
+                string? why = CannotRegister(vma, mode);
+                if (why is not null)
+                {
+                    return KResult.Error(Errno.EINVAL, $"UFFDIO_REGISTER: the VMA at 0x{vma.Start:X16} {why}");
+                }
+
+                if (vma.UserfaultContext is not null && !ReferenceEquals(vma.UserfaultContext, this))
+                {
+                    return KResult.Error(Errno.EBUSY, $"UFFDIO_REGISTER: the VMA at 0x{vma.Start:X16} is registered with another userfaultfd");
+                }
+
+                shmemOnly &= vma.File is not null;
+            }
+
+            if (!found)
+            {
+                return KResult.Error(Errno.EINVAL, $"UFFDIO_REGISTER: no mapping in [0x{start:X16}, 0x{end:X16})");
+            }
+
+            foreach ((ulong s, ulong e) in VmaRanges(start, end))
+            {
+                _mm.SetUserfaultLocked(s, e, ToVmFlags(mode), this, this);
+            }
+
+            ioctls = UffdIoctls.Wake | UffdIoctls.Copy | UffdIoctls.ZeroPage | UffdIoctls.Move | UffdIoctls.WriteProtect;
+            if ((mode & UffdRegisterMode.Minor) != 0 || shmemOnly)
+            {
+                ioctls |= UffdIoctls.Continue;
+            }
+
+            return KResult.Ok;
+        }
+        finally
+        {
+            _mm.MmapLock.WriteUnlock();
+        }
+    }
+
+    /// <summary>UFFDIO_UNREGISTER: drops this context's registration of [start, start + length) and wakes its waiters there.</summary>
+    /// <param name="start">Page-aligned start.</param>
+    /// <param name="length">Page-aligned length &gt; 0.</param>
+    /// <returns>0; -EINVAL (unaligned, no VMA, a VMA registered with another context).</returns>
+    public KResult Unregister(ulong start, ulong length)
+    {
+        KResult check = CheckUsable("UFFDIO_UNREGISTER", start, length);
+        if (!check.IsOk)
+        {
+            return check;
+        }
+
+        ulong end = start + length;
+        _mm.MmapLock.WriteLock();
+        try
+        {
+            bool found = false;
+            foreach (Vma vma in VmasIn(start, end))
+            {
+                found = true;
+                if (vma.UserfaultContext is not null && !ReferenceEquals(vma.UserfaultContext, this))
+                {
+                    return KResult.Error(Errno.EINVAL, $"UFFDIO_UNREGISTER: the VMA at 0x{vma.Start:X16} is registered with another userfaultfd");
+                }
+            }
+
+            if (!found)
+            {
+                return KResult.Error(Errno.EINVAL, $"UFFDIO_UNREGISTER: no mapping in [0x{start:X16}, 0x{end:X16})");
+            }
+
+            foreach ((ulong s, ulong e) in VmaRanges(start, end))
+            {
+                _mm.SetUserfaultLocked(s, e, VmFlags.None, null, null);
+            }
+        }
+        finally
+        {
+            _mm.MmapLock.WriteUnlock();
+        }
+
+        WakeRange(start, end, outcome: 1);
+        return KResult.Ok;
+    }
+
+    /// <summary>
+    /// userfaultfd_release (closing the descriptor): every registration of this context is dropped,
+    /// then every waiter is woken so that its fault retries and completes as an ordinary fault.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_released)
+        {
+            return;
+        }
+
+        _released = true;
+        _mm.MmapLock.WriteLock();
+        try
+        {
+            foreach ((ulong s, ulong e) in OwnRanges())
+            {
+                _mm.SetUserfaultLocked(s, e, VmFlags.None, null, null);
+            }
+        }
+        finally
+        {
+            _mm.MmapLock.WriteUnlock();
+        }
+
+        WakeRange(0, ulong.MaxValue, outcome: 1);
+        lock (_lock)
+        {
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    /// <summary>Ends every wait with an error and makes later faults SIGBUS: the monitor serving this context is gone.</summary>
+    internal void MarkMonitorGone()
+    {
+        _monitorGone = true;
+        WakeRange(0, ulong.MaxValue, outcome: 2);
+    }
+
+    private KResult CheckUsable(string call, ulong start, ulong length)
+    {
+        if (_released)
+        {
+            return KResult.Error(Errno.EBADF, $"{call}: the userfaultfd was closed");
+        }
+
+        if (!_apiDone)
+        {
+            return KResult.Error(Errno.EINVAL, $"{call}: UFFDIO_API must come first");
+        }
+
+        return CheckRange(call, start, length);
+    }
+
+    private static KResult CheckRange(string call, ulong start, ulong length)
+    {
+        if (!PageGeometry.IsPageAligned(start) || !PageGeometry.IsPageAligned(length))
+        {
+            return KResult.Error(Errno.EINVAL, $"{call}: start=0x{start:X16} length=0x{length:X} must be page aligned");
+        }
+
+        if (length == 0)
+        {
+            return KResult.Error(Errno.EINVAL, $"{call}: length=0x0 must be greater than zero");
+        }
+
+        if (start < PageGeometry.MmapMinAddr || start > PageGeometry.AddressSpaceSize || length > PageGeometry.AddressSpaceSize - start)
+        {
+            return KResult.Error(Errno.EINVAL, $"{call}: [0x{start:X16}, +0x{length:X}) is outside the user address space");
+        }
+
+        return KResult.Ok;
+    }
+
+    private string? CannotRegister(Vma vma, UffdRegisterMode mode)
+    {
+        if ((vma.Flags & (VmFlags.Io | VmFlags.PfnMap)) != 0)
+        {
+            return "is VM_IO/VM_PFNMAP";
+        }
+
+        // vma_can_userfault: anonymous memory and shmem (every MemFile is tmpfs-like); MINOR only on shmem.
+        if ((mode & UffdRegisterMode.Minor) != 0 && (vma.File is null || (_features & UffdFeatures.MinorShmem) == 0))
+        {
+            return "cannot take MINOR (it needs shmem and UFFD_FEATURE_MINOR_SHMEM)";
+        }
+
+        return null;
+    }
+
+    private static VmFlags ToVmFlags(UffdRegisterMode mode) =>
+        ((mode & UffdRegisterMode.Missing) != 0 ? VmFlags.UffdMissing : VmFlags.None)
+        | ((mode & UffdRegisterMode.WriteProtect) != 0 ? VmFlags.UffdWp : VmFlags.None)
+        | ((mode & UffdRegisterMode.Minor) != 0 ? VmFlags.UffdMinor : VmFlags.None);
+
+    private List<Vma> VmasIn(ulong start, ulong end)
+    {
+        var list = new List<Vma>();
+        for (Vma? vma = _mm.FindVma(start); vma is not null && vma.Start < end; vma = _mm.FindVma(vma.End))
+        {
+            list.Add(vma);
+        }
+
+        return list;
+    }
+
+    /// <summary>The parts of [start, end) covered by VMAs, one per VMA (clipped).</summary>
+    private List<(ulong, ulong)> VmaRanges(ulong start, ulong end) =>
+        VmasIn(start, end).Select(v => (Math.Max(start, v.Start), Math.Min(end, v.End))).ToList();
+
+    private List<(ulong, ulong)> OwnRanges() =>
+        VmasIn(0, ulong.MaxValue).Where(v => ReferenceEquals(v.UserfaultContext, this)).Select(v => (v.Start, v.End)).ToList();
+
+    [Conditional("DEBUG")]
+    private void DebugAssertMmapLockHeld() => _mm.MmapLock.DebugAssertLocked();
+}
