@@ -170,8 +170,15 @@ public sealed class UffdMonitor : IDisposable
         while (at < end && !_stop.IsCancellationRequested)
         {
             int chunk = (int)Math.Min((end - at) >> PageGeometry.PageShift, (ulong)(buffer.Length / PageGeometry.PageSizeInt));
-            Span<byte> bytes = buffer.AsSpan(0, chunk * PageGeometry.PageSizeInt);
-            _options.Fill.Fill(at, bytes);
+            int length = chunk * PageGeometry.PageSizeInt;
+            ReadOnlySpan<byte> bytes = _options.Fill.Source(at, length);
+            if (bytes.IsEmpty)
+            {
+                Span<byte> staged = buffer.AsSpan(0, length);
+                _options.Fill.Fill(at, staged);
+                bytes = staged;
+            }
+
             int rc = _ctx.Copy(at, bytes, UffdCopyMode.None, out ulong copied);
             resolved += (long)(copied >> PageGeometry.PageShift);
             at += copied;

@@ -42,16 +42,10 @@ public sealed partial class Userfaultfd
             return _released ? -Errno.EBADF : -Errno.EAGAIN;
         }
 
-        // Spin briefly: a fault usually arrives within microseconds while a workload runs.
-        var spin = new SpinWait();
-        for (int i = 0; i < UffdWaiter.SpinCount; i++)
+        // Poll briefly: while a workload runs, the next fault usually arrives within microseconds.
+        if (UffdWaiter.SpinUntil(static c => Volatile.Read(ref c._queuedCount) != 0, this) && TryTake(messages, out count))
         {
-            if (Volatile.Read(ref _queuedCount) != 0 && TryTake(messages, out count))
-            {
-                return 0;
-            }
-
-            spin.SpinOnce(sleep1Threshold: -1);
+            return 0;
         }
 
         long deadline = timeoutMs == Timeout.Infinite ? long.MaxValue : Environment.TickCount64 + timeoutMs;
