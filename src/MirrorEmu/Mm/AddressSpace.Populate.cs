@@ -27,8 +27,14 @@ public sealed partial class AddressSpace
     /// up again (revalidation), so it returns with the lock held in every case.</remarks>
     internal int PopulateLocked(ulong start, ulong end, bool write, FaultFlags extraFlags, out long faulted)
     {
-        faulted = 0;
         Counters.Increment(MmEvent.PopulateCalls);
+        return FaultRangeLocked(start, end, write, extraFlags, out faulted);
+    }
+
+    /// <summary>The body of <see cref="PopulateLocked"/>, for callers that are not populate (hmm_range_fault's batch fill).</summary>
+    internal int FaultRangeLocked(ulong start, ulong end, bool write, FaultFlags extraFlags, out long faulted)
+    {
+        faulted = 0;
         ulong va = start;
         FaultFlags flags = extraFlags | (write ? FaultFlags.Write : FaultFlags.None);
         int attemptsOnPage = 0;

@@ -1,0 +1,264 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using MirrorEmu.Mm;
+
+namespace MirrorEmu.Hmm;
+
+/// <summary>
+/// The page walker's inner loop over one leaf table: for each PTE it decides whether the request
+/// (<c>(input &amp; pfn_flags_mask) | default_flags</c>) needs a fault, and writes the output word of
+/// every entry before the first one that needs a fault or that the fast path does not handle.
+/// A scalar reference plus Vector128, Vector256 and Vector512 paths, chosen at run time; each vector
+/// path is tested against the scalar one on seeded random tables (DESIGN.md invariant 4).
+/// </summary>
+/// <remarks>
+/// The fast path handles empty entries and present ones (the zero page included: it is reported as a
+/// normal read-only page, reference linux-hmm.md §1.3). It stops at protnone entries, swap-type
+/// entries (swap, migration, device-private, device-exclusive, markers, poison) and special entries
+/// other than the zero page, which the walker then handles one by one (<see cref="Hmm"/>).
+/// Output of an empty entry: 0 plus the sticky bits; of a present one:
+/// VALID | WRITE-if-writable | pfn, plus the sticky bits.
+/// </remarks>
+public static class PteScanner
+{
+    private const ulong Present = Pte.PresentBit;
+    private const ulong Writable = Pte.WriteBit;
+    private const ulong Special = Pte.SpecialBit;
+    private const ulong PfnField = Pte.PfnMask;
+
+    /// <summary>
+    /// Scans <paramref name="ptes"/> against the requests in <paramref name="pfns"/> (same length) and,
+    /// when <paramref name="store"/>, overwrites each entry of <paramref name="pfns"/> before the first stop
+    /// with its output.
+    /// </summary>
+    /// <param name="ptes">Consecutive PTEs of one leaf table.</param>
+    /// <param name="pfns">The HMM words for the same pages: inputs, and outputs where written.</param>
+    /// <param name="defaultFlags">range.default_flags.</param>
+    /// <param name="mask">range.pfn_flags_mask.</param>
+    /// <param name="store">Write outputs (a walk) or only look (collecting runs to fault).</param>
+    /// <returns>The index of the first entry that needs a fault or the slow path; <c>ptes.Length</c> if none.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Scan(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+    {
+        if (!Vector128.IsHardwareAccelerated || ptes.Length < Vector128<ulong>.Count)
+        {
+            return ScanScalar(ptes, pfns, defaultFlags, mask, store);
+        }
+
+        if (Vector512.IsHardwareAccelerated && ptes.Length >= Vector512<ulong>.Count)
+        {
+            return Scan512(ptes, pfns, defaultFlags, mask, store);
+        }
+
+        if (Vector256.IsHardwareAccelerated && ptes.Length >= Vector256<ulong>.Count)
+        {
+            return Scan256(ptes, pfns, defaultFlags, mask, store);
+        }
+
+        return Scan128(ptes, pfns, defaultFlags, mask, store);
+    }
+
+    /// <summary>True if the fast path does not handle this PTE (protnone, swap-type, special other than the zero page).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsSlow(ulong pte) =>
+        pte != 0 && ((pte & Present) == 0 || ((pte & Special) != 0 && (pte & PfnField) != 0));
+
+    /// <summary>hmm_pte_need_fault for a fast-path entry.</summary>
+    /// <param name="pte">An entry for which <see cref="IsSlow"/> is false.</param>
+    /// <param name="input">Its HMM input word.</param>
+    /// <param name="defaultFlags">range.default_flags.</param>
+    /// <param name="mask">range.pfn_flags_mask.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool NeedsFault(ulong pte, ulong input, ulong defaultFlags, ulong mask)
+    {
+        ulong req = (input & mask) | defaultFlags;
+        return (req & HmmPfn.ReqFault) != 0 && (pte == 0 || ((req & HmmPfn.ReqWrite) != 0 && (pte & Writable) == 0));
+    }
+
+    /// <summary>The output word of a fast-path entry.</summary>
+    /// <param name="pte">An entry for which <see cref="IsSlow"/> is false.</param>
+    /// <param name="input">Its HMM input word.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Output(ulong pte, ulong input) =>
+        pte == 0
+            ? input & HmmPfn.InOutFlags
+            : (input & HmmPfn.InOutFlags) | HmmPfn.Valid | ((pte & Writable) != 0 ? HmmPfn.Write : 0) | ((pte & PfnField) >> Pte.PfnShift);
+
+    /// <summary>The scalar reference.</summary>
+    internal static int ScanScalar(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+    {
+        for (int i = 0; i < ptes.Length; i++)
+        {
+            ulong pte = ptes[i];
+            ulong input = pfns[i];
+            if (IsSlow(pte) || NeedsFault(pte, input, defaultFlags, mask))
+            {
+                return i;
+            }
+
+            if (store)
+            {
+                pfns[i] = Output(pte, input);
+            }
+        }
+
+        return ptes.Length;
+    }
+
+    /// <summary>The Vector512 path: 8 PTEs per step.</summary>
+    [SkipLocalsInit]
+    internal static int Scan512(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+    {
+        ref ulong pr = ref MemoryMarshal.GetReference(ptes);
+        ref ulong fr = ref MemoryMarshal.GetReference(pfns);
+        Vector512<ulong> vPresent = Vector512.Create(Present);
+        Vector512<ulong> vWritable = Vector512.Create(Writable);
+        Vector512<ulong> vSpecial = Vector512.Create(Special);
+        Vector512<ulong> vPfn = Vector512.Create(PfnField);
+        Vector512<ulong> vMask = Vector512.Create(mask);
+        Vector512<ulong> vDefault = Vector512.Create(defaultFlags);
+        Vector512<ulong> vInOut = Vector512.Create(HmmPfn.InOutFlags);
+        Vector512<ulong> vValid = Vector512.Create(HmmPfn.Valid);
+        Vector512<ulong> vWrite = Vector512.Create(HmmPfn.Write);
+        nuint n = (nuint)ptes.Length;
+        nuint i = 0;
+        for (; i + (nuint)Vector512<ulong>.Count <= n; i += (nuint)Vector512<ulong>.Count)
+        {
+            Vector512<ulong> p = Vector512.LoadUnsafe(ref pr, i);
+            Vector512<ulong> input = Vector512.LoadUnsafe(ref fr, i);
+            Vector512<ulong> present = Vector512.Equals(p & vPresent, vPresent);
+            Vector512<ulong> empty = Vector512.Equals(p, Vector512<ulong>.Zero);
+            Vector512<ulong> odd = ~Vector512.Equals(p & vSpecial, Vector512<ulong>.Zero) & ~Vector512.Equals(p & vPfn, Vector512<ulong>.Zero);
+            Vector512<ulong> slow = ~(present | empty) | (present & odd);
+            Vector512<ulong> req = (input & vMask) | vDefault;
+            Vector512<ulong> reqFault = Vector512.ShiftRightArithmetic(req.AsInt64(), 63).AsUInt64();
+            Vector512<ulong> reqWrite = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(req, 1).AsInt64(), 63).AsUInt64();
+            Vector512<ulong> writable = ~Vector512.Equals(p & vWritable, Vector512<ulong>.Zero);
+            Vector512<ulong> need = reqFault & ~(present & (~reqWrite | writable));
+            Vector512<ulong> stop = need | slow;
+            if (stop != Vector512<ulong>.Zero)
+            {
+                int k = BitOperations.TrailingZeroCount(stop.ExtractMostSignificantBits());
+                return FinishPartial(ptes, pfns, (int)i, k, store);
+            }
+
+            if (store)
+            {
+                Vector512<ulong> output = (input & vInOut) | (present & (vValid | (writable & vWrite) | Vector512.ShiftRightLogical(p & vPfn, Pte.PfnShift)));
+                output.StoreUnsafe(ref fr, i);
+            }
+        }
+
+        return (int)i + ScanScalar(ptes[(int)i..], pfns[(int)i..], defaultFlags, mask, store);
+    }
+
+    /// <summary>The Vector256 path: 4 PTEs per step.</summary>
+    [SkipLocalsInit]
+    internal static int Scan256(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+    {
+        ref ulong pr = ref MemoryMarshal.GetReference(ptes);
+        ref ulong fr = ref MemoryMarshal.GetReference(pfns);
+        Vector256<ulong> vPresent = Vector256.Create(Present);
+        Vector256<ulong> vWritable = Vector256.Create(Writable);
+        Vector256<ulong> vSpecial = Vector256.Create(Special);
+        Vector256<ulong> vPfn = Vector256.Create(PfnField);
+        Vector256<ulong> vMask = Vector256.Create(mask);
+        Vector256<ulong> vDefault = Vector256.Create(defaultFlags);
+        Vector256<ulong> vInOut = Vector256.Create(HmmPfn.InOutFlags);
+        Vector256<ulong> vValid = Vector256.Create(HmmPfn.Valid);
+        Vector256<ulong> vWrite = Vector256.Create(HmmPfn.Write);
+        nuint n = (nuint)ptes.Length;
+        nuint i = 0;
+        for (; i + (nuint)Vector256<ulong>.Count <= n; i += (nuint)Vector256<ulong>.Count)
+        {
+            Vector256<ulong> p = Vector256.LoadUnsafe(ref pr, i);
+            Vector256<ulong> input = Vector256.LoadUnsafe(ref fr, i);
+            Vector256<ulong> present = Vector256.Equals(p & vPresent, vPresent);
+            Vector256<ulong> empty = Vector256.Equals(p, Vector256<ulong>.Zero);
+            Vector256<ulong> odd = ~Vector256.Equals(p & vSpecial, Vector256<ulong>.Zero) & ~Vector256.Equals(p & vPfn, Vector256<ulong>.Zero);
+            Vector256<ulong> slow = ~(present | empty) | (present & odd);
+            Vector256<ulong> req = (input & vMask) | vDefault;
+            Vector256<ulong> reqFault = Vector256.ShiftRightArithmetic(req.AsInt64(), 63).AsUInt64();
+            Vector256<ulong> reqWrite = Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(req, 1).AsInt64(), 63).AsUInt64();
+            Vector256<ulong> writable = ~Vector256.Equals(p & vWritable, Vector256<ulong>.Zero);
+            Vector256<ulong> need = reqFault & ~(present & (~reqWrite | writable));
+            Vector256<ulong> stop = need | slow;
+            if (stop != Vector256<ulong>.Zero)
+            {
+                int k = BitOperations.TrailingZeroCount(stop.ExtractMostSignificantBits());
+                return FinishPartial(ptes, pfns, (int)i, k, store);
+            }
+
+            if (store)
+            {
+                Vector256<ulong> output = (input & vInOut) | (present & (vValid | (writable & vWrite) | Vector256.ShiftRightLogical(p & vPfn, Pte.PfnShift)));
+                output.StoreUnsafe(ref fr, i);
+            }
+        }
+
+        return (int)i + ScanScalar(ptes[(int)i..], pfns[(int)i..], defaultFlags, mask, store);
+    }
+
+    /// <summary>The Vector128 path: 2 PTEs per step.</summary>
+    [SkipLocalsInit]
+    internal static int Scan128(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+    {
+        ref ulong pr = ref MemoryMarshal.GetReference(ptes);
+        ref ulong fr = ref MemoryMarshal.GetReference(pfns);
+        Vector128<ulong> vPresent = Vector128.Create(Present);
+        Vector128<ulong> vWritable = Vector128.Create(Writable);
+        Vector128<ulong> vSpecial = Vector128.Create(Special);
+        Vector128<ulong> vPfn = Vector128.Create(PfnField);
+        Vector128<ulong> vMask = Vector128.Create(mask);
+        Vector128<ulong> vDefault = Vector128.Create(defaultFlags);
+        Vector128<ulong> vInOut = Vector128.Create(HmmPfn.InOutFlags);
+        Vector128<ulong> vValid = Vector128.Create(HmmPfn.Valid);
+        Vector128<ulong> vWrite = Vector128.Create(HmmPfn.Write);
+        nuint n = (nuint)ptes.Length;
+        nuint i = 0;
+        for (; i + (nuint)Vector128<ulong>.Count <= n; i += (nuint)Vector128<ulong>.Count)
+        {
+            Vector128<ulong> p = Vector128.LoadUnsafe(ref pr, i);
+            Vector128<ulong> input = Vector128.LoadUnsafe(ref fr, i);
+            Vector128<ulong> present = Vector128.Equals(p & vPresent, vPresent);
+            Vector128<ulong> empty = Vector128.Equals(p, Vector128<ulong>.Zero);
+            Vector128<ulong> odd = ~Vector128.Equals(p & vSpecial, Vector128<ulong>.Zero) & ~Vector128.Equals(p & vPfn, Vector128<ulong>.Zero);
+            Vector128<ulong> slow = ~(present | empty) | (present & odd);
+            Vector128<ulong> req = (input & vMask) | vDefault;
+            Vector128<ulong> reqFault = Vector128.ShiftRightArithmetic(req.AsInt64(), 63).AsUInt64();
+            Vector128<ulong> reqWrite = Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(req, 1).AsInt64(), 63).AsUInt64();
+            Vector128<ulong> writable = ~Vector128.Equals(p & vWritable, Vector128<ulong>.Zero);
+            Vector128<ulong> need = reqFault & ~(present & (~reqWrite | writable));
+            Vector128<ulong> stop = need | slow;
+            if (stop != Vector128<ulong>.Zero)
+            {
+                int k = BitOperations.TrailingZeroCount(stop.ExtractMostSignificantBits());
+                return FinishPartial(ptes, pfns, (int)i, k, store);
+            }
+
+            if (store)
+            {
+                Vector128<ulong> output = (input & vInOut) | (present & (vValid | (writable & vWrite) | Vector128.ShiftRightLogical(p & vPfn, Pte.PfnShift)));
+                output.StoreUnsafe(ref fr, i);
+            }
+        }
+
+        return (int)i + ScanScalar(ptes[(int)i..], pfns[(int)i..], defaultFlags, mask, store);
+    }
+
+    /// <summary>Stores the outputs of lanes [0, k) of the vector at <paramref name="start"/>, which did not stop.</summary>
+    private static int FinishPartial(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, int start, int k, bool store)
+    {
+        if (store)
+        {
+            for (int j = start; j < start + k; j++)
+            {
+                pfns[j] = Output(ptes[j], pfns[j]);
+            }
+        }
+
+        return start + k;
+    }
+}

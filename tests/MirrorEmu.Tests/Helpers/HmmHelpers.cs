@@ -1,0 +1,59 @@
+using MirrorEmu.Hmm;
+using MirrorEmu.Mm;
+using MirrorEmu.Notifier;
+
+namespace MirrorEmu.Tests.Helpers;
+
+/// <summary>A notifier that only records the sequence (the driver lock is trivial in tests).</summary>
+public sealed class SeqOps : IMmuIntervalNotifierOps
+{
+    public int Invalidations;
+
+    public bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
+    {
+        Interlocked.Increment(ref Invalidations);
+        subscription.SetSeq(curSeq);
+        return true;
+    }
+}
+
+public static class HmmHelpers
+{
+    /// <summary>A range over [start, start + pages) with a notifier inserted over it.</summary>
+    public static HmmRange NewRange(AddressSpace mm, ulong start, int pages, ulong defaultFlags = HmmPfn.ReqFault, ulong mask = 0)
+    {
+        var notifier = new MmuIntervalNotifier(new SeqOps());
+        Assert.Equal(0, mm.Notifiers.Insert(notifier, start, Pages.Bytes(pages)));
+        return new HmmRange(mm, notifier, start, start + Pages.Bytes(pages)) { DefaultFlags = defaultFlags, PfnFlagsMask = mask };
+    }
+
+    /// <summary>read_begin → lock → hmm_range_fault → unlock, once.</summary>
+    public static int FaultOnce(HmmRange range)
+    {
+        range.NotifierSeq = range.Notifier.ReadBegin(5000, TestContext.Current.CancellationToken);
+        range.Mm.MmapLock.ReadLock();
+        try
+        {
+            return global::MirrorEmu.Hmm.Hmm.RangeFault(range);
+        }
+        finally
+        {
+            range.Mm.MmapLock.ReadUnlock();
+        }
+    }
+
+    /// <summary>The dmirror loop: retry -EBUSY (bounded), return the first other result.</summary>
+    public static int DriverLoop(HmmRange range, int maxTries = 10_000)
+    {
+        for (int i = 0; i < maxTries; i++)
+        {
+            int rc = FaultOnce(range);
+            if (rc != -Errno.EBUSY && !(rc == 0 && range.Notifier.ReadRetry(range.NotifierSeq)))
+            {
+                return rc;
+            }
+        }
+
+        return -Errno.EBUSY;
+    }
+}
