@@ -179,7 +179,7 @@ public sealed class UffdMonitor : IDisposable
                 bytes = staged;
             }
 
-            int rc = _ctx.Copy(at, bytes, UffdCopyMode.None, out ulong copied);
+            int rc = _ctx.Copy(at, bytes, UffdCopyMode.DontWake, out ulong copied); // one wake for the whole extent, below
             resolved += (long)(copied >> PageGeometry.PageShift);
             at += copied;
             if (rc == -Errno.EEXIST)
@@ -196,8 +196,10 @@ public sealed class UffdMonitor : IDisposable
             }
         }
 
-        // The faulting page may have been filled by someone else; make sure its waiter wakes.
-        _ctx.Wake(msg.Address, PageGeometry.PageSize);
+        // One wake for everything this message resolved (the faulting page included, even if someone else filled it).
+        ulong wakeStart = Math.Min(start, msg.Address);
+        ulong wakeEnd = Math.Max(at, msg.Address + PageGeometry.PageSize);
+        _ctx.Wake(wakeStart, wakeEnd - wakeStart);
         Count(resolved);
     }
 

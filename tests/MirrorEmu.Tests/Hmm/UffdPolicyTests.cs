@@ -1,0 +1,167 @@
+using MirrorEmu.Hmm;
+using MirrorEmu.Mm;
+using MirrorEmu.Telemetry;
+using MirrorEmu.Tests.Helpers;
+using MirrorEmu.Uffd;
+using static MirrorEmu.Tests.Helpers.HmmHelpers;
+
+namespace MirrorEmu.Tests.Hmm;
+
+/// <summary>The four userfaultfd fault policies on a 4,096-page userfaultfd VMA with a monitor filling known bytes:
+/// the data ends right and the counters match each policy's definition exactly (DESIGN.md "The policies compared").</summary>
+public class UffdPolicyTests
+{
+    private const int PageCount = 4096;
+    private const byte Fill = 0xA5;
+
+    private sealed class Setup : IDisposable
+    {
+        public Setup(UffdResolution resolution, int blockPages = 64)
+        {
+            Mm = new AddressSpace();
+            Mm.MmapAnonymous(Pages.Bytes(PageCount), Prot.ReadWrite, MapFlags.Private, out ulong a).ThrowIfError();
+            Address = a;
+            Ctx = new Userfaultfd(Mm) { FaultTimeoutMs = 20_000 };
+            Ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+            Ctx.Register(a, Pages.Bytes(PageCount), UffdRegisterMode.Missing, out _).ThrowIfError();
+            Monitor = new UffdMonitor(Ctx, new UffdMonitorOptions { Fill = new PatternFill(Fill), Resolution = resolution, BlockPages = blockPages });
+            Range = NewRange(Mm, a, PageCount, HmmPfn.ReqFault | HmmPfn.ReqWrite);
+        }
+
+        public AddressSpace Mm { get; }
+
+        public ulong Address { get; }
+
+        public Userfaultfd Ctx { get; }
+
+        public UffdMonitor Monitor { get; }
+
+        public HmmRange Range { get; }
+
+        public void AssertEveryPageHasTheMonitorsBytes()
+        {
+            for (int i = 0; i < PageCount; i++)
+            {
+                var p = new HmmPfn(Range.HmmPfns[i]);
+                Assert.True(p.IsValid && p.IsWritable, $"page {i} is not valid and writable: {p}");
+                Span<byte> frame = Mm.Memory.Frame(p.Pfn);
+                Assert.True(frame[0] == Fill && frame[4095] == Fill, $"page {i} (pfn 0x{p.Pfn:x}) does not hold the monitor's bytes");
+            }
+        }
+
+        public void Dispose()
+        {
+            Monitor.Dispose();
+            Ctx.Dispose();
+            Mm.Dispose();
+        }
+    }
+
+    [Fact]
+    public void UnsupportedFailsWithEfaultAndFaultsNothing()
+    {
+        using var s = new Setup(UffdResolution.SinglePage);
+        s.Range.UffdPolicy = UffdFaultPolicy.Unsupported;
+        Assert.Equal(-Errno.EFAULT, DriverLoop(s.Range));
+        Assert.Equal(0, s.Ctx.Stats[UffdStat.FaultsQueued]);
+        Assert.Equal(0, s.Range.Stats.PagesFaulted);
+        Assert.Equal(0, s.Mm.Memory.FramesInUse);
+        Assert.Equal(1, s.Ctx.Stats[UffdStat.FaultsSigbus]);
+    }
+
+    [Fact]
+    public void SinglePageTakesOneRoundTripAndOneEbusyRestartPerPage()
+    {
+        using var s = new Setup(UffdResolution.SinglePage);
+        s.Range.UffdPolicy = UffdFaultPolicy.SinglePage;
+        Assert.Equal(0, DriverLoop(s.Range));
+        s.AssertEveryPageHasTheMonitorsBytes();
+        Assert.Equal(PageCount, s.Range.Stats.RoundTrips);
+        Assert.Equal(PageCount, s.Range.Stats.EbusyRestarts);
+        Assert.Equal(PageCount, s.Range.Stats.PagesPerRoundTrip[0]);
+        Assert.Equal(PageCount, s.Ctx.Stats[UffdStat.RoundTrips]);
+        Assert.Equal(0, s.Range.Stats.EbusyReturns);
+        Assert.Equal(1, s.Range.Stats.Calls);
+        Assert.Equal(PageCount + 1, s.Range.Stats.Walks);
+    }
+
+    [Fact]
+    public void BatchedTakesOneRoundTripPerMonitorBatchAndNoEbusy()
+    {
+        using var s = new Setup(UffdResolution.Block, blockPages: 64);
+        s.Range.UffdPolicy = UffdFaultPolicy.Batched;
+        Assert.Equal(0, DriverLoop(s.Range));
+        s.AssertEveryPageHasTheMonitorsBytes();
+        Assert.Equal(PageCount / 64, s.Range.Stats.RoundTrips);
+        Assert.Equal(0, s.Range.Stats.EbusyRestarts);
+        Assert.Equal(0, s.Range.Stats.EbusyReturns);
+        Assert.Equal(PageCount / 64, s.Range.Stats.PagesPerRoundTrip[6]);
+        Assert.Equal(1, s.Range.Stats.Calls);
+        Assert.Equal(2, s.Range.Stats.Walks); // one that finds every missing run, one that reports them
+    }
+
+    [Fact]
+    public void RangeEventTakesOneRoundTripPerMissingRun()
+    {
+        using var s = new Setup(UffdResolution.WholeRun);
+        s.Range.UffdPolicy = UffdFaultPolicy.RangeEvent;
+        // Pre-fill three single pages, splitting the range into four missing runs.
+        foreach (int page in new[] { 100, 1000, 3000 })
+        {
+            Assert.Equal(0, s.Ctx.Copy(s.Address + Pages.Bytes(page), Pages.Filled(Fill), UffdCopyMode.None, out _));
+        }
+
+        Assert.Equal(0, DriverLoop(s.Range));
+        s.AssertEveryPageHasTheMonitorsBytes();
+        Assert.Equal(4, s.Range.Stats.RoundTrips);
+        Assert.Equal(0, s.Range.Stats.EbusyRestarts);
+        Assert.Equal(4, s.Ctx.Stats[UffdStat.RoundTrips]);
+        Assert.Equal(PageCount - 3, s.Ctx.Stats[UffdStat.MonitorPages]);
+    }
+
+    [Theory]
+    [InlineData(UffdFaultPolicy.SinglePage)]
+    [InlineData(UffdFaultPolicy.Batched)]
+    [InlineData(UffdFaultPolicy.RangeEvent)]
+    public void InvalidationStormStillEndsWithCorrectData(UffdFaultPolicy policy)
+    {
+        using var s = new Setup(policy == UffdFaultPolicy.RangeEvent ? UffdResolution.WholeRun : policy == UffdFaultPolicy.Batched ? UffdResolution.Block : UffdResolution.SinglePage);
+        s.Range.UffdPolicy = policy;
+        int seed = TestSeeds.Get();
+        var rng = new Random(seed);
+        using var stop = new CancellationTokenSource();
+        long storms = 0;
+        var storm = new Worker(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                int page = rng.Next(PageCount);
+                s.Mm.Mprotect(s.Address + Pages.Bytes(page), Pages.Size, Prot.ReadWrite).ThrowIfError(); // PROTECTION_VMA, same protection
+                Interlocked.Increment(ref storms);
+                Thread.Sleep(0);
+            }
+        });
+        int rc = DriverLoop(s.Range, maxTries: 1_000_000);
+        stop.Cancel();
+        Assert.True(storm.Join());
+        Assert.Null(storm.Error);
+        Assert.Equal(0, rc);
+        s.AssertEveryPageHasTheMonitorsBytes();
+        Assert.True(storms > 0);
+        TestContext.Current.TestOutputHelper?.WriteLine($"{policy}: {storms} invalidations, {s.Range.Stats.EbusyReturns} -EBUSY returns, {s.Range.Stats.Calls} calls");
+    }
+
+    [Fact]
+    public void RegularVmaIsPopulatedInBatchWithoutRoundTrips()
+    {
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, PageCount);
+        HmmRange r = NewRange(mm, a, PageCount, HmmPfn.ReqFault | HmmPfn.ReqWrite);
+        Assert.Equal(0, DriverLoop(r));
+        Assert.Equal(PageCount, r.Stats.PagesFaulted);
+        Assert.Equal(0, r.Stats.RoundTrips);
+        Assert.Equal(2, r.Stats.Walks);
+        Assert.All(r.HmmPfns, v => Assert.True(new HmmPfn(v).IsWritable));
+        Assert.Equal(PageCount, mm.Counters[MmEvent.FaultsAnon]);
+    }
+}
