@@ -134,8 +134,7 @@ public static partial class Hmm
             NeedFault need = RangeNeedFault(addr, end, 0);
             if (need != NeedFault.None)
             {
-                AddFault(vma, addr, end, need, 0);
-                return 0;
+                return AddFault(vma, addr, end, need, 0);
             }
 
             Fill(addr, end, 0);
@@ -149,8 +148,7 @@ public static partial class Hmm
             NeedFault need = RangeNeedFault(addr, end, cpu);
             if (need != NeedFault.None)
             {
-                AddFault(vma, addr, end, need, cpu);
-                return 0;
+                return AddFault(vma, addr, end, need, cpu);
             }
 
             if (!Collecting)
@@ -210,9 +208,10 @@ public static partial class Hmm
                 NeedFault need = PteNeedFault(input, 0, _default, _mask);
                 if (need != NeedFault.None)
                 {
-                    AddFault(vma, addr, faultEnd, need, 0);
+                    return AddFault(vma, addr, faultEnd, need, 0);
                 }
-                else if (!Collecting)
+
+                if (!Collecting)
                 {
                     pfn = HmmPfn.Output(input, 0);
                 }
@@ -252,8 +251,7 @@ public static partial class Hmm
                     case SwapType.DevicePrivateRead:
                     case SwapType.DevicePrivateWrite:
                     case SwapType.DeviceExclusive:
-                        AddFault(vma, addr, faultEnd, need, 0);
-                        return 0;
+                        return AddFault(vma, addr, faultEnd, need, 0);
                     case SwapType.MigrationRead:
                     case SwapType.MigrationWrite:
                         if (Collecting)
@@ -274,8 +272,7 @@ public static partial class Hmm
             NeedFault required = PteNeedFault(input, cpu, _default, _mask);
             if (required != NeedFault.None)
             {
-                AddFault(vma, addr, faultEnd, required, cpu);
-                return 0;
+                return AddFault(vma, addr, faultEnd, required, cpu);
             }
 
             if (pte.IsSpecial && pte.Pfn != PhysicalMemory.ZeroPfn)
@@ -334,7 +331,9 @@ public static partial class Hmm
 
         /// <summary>Records [addr, end) for faulting; the first one sets <c>last</c> and ends the writing of outputs.
         /// With <see cref="FaultExtent.Precise"/>, only the pages that need it are recorded.</summary>
-        private void AddFault(Vma vma, ulong addr, ulong end, NeedFault need, ulong cpu)
+        /// <returns>0 to go on collecting; <see cref="Stop"/> when the run is in a userfaultfd VMA whose policy
+        /// faults one page per walk anyway (Unsupported, SinglePage): looking further would only cost time.</returns>
+        private int AddFault(Vma vma, ulong addr, ulong end, NeedFault need, ulong cpu)
         {
             if (!Collecting)
             {
@@ -345,17 +344,21 @@ public static partial class Hmm
             if (_range.Extent == FaultExtent.Kernel)
             {
                 AppendRun(new FaultRun(addr, end, need, vma));
-                return;
             }
-
-            for (ulong a = addr; a < end; a += PageGeometry.PageSize)
+            else
             {
-                NeedFault n = PteNeedFault(_pfns[_range.IndexOf(a)], cpu, _default, _mask);
-                if (n != NeedFault.None)
+                for (ulong a = addr; a < end; a += PageGeometry.PageSize)
                 {
-                    AppendRun(new FaultRun(a, a + PageGeometry.PageSize, n, vma));
+                    NeedFault n = PteNeedFault(_pfns[_range.IndexOf(a)], cpu, _default, _mask);
+                    if (n != NeedFault.None)
+                    {
+                        AppendRun(new FaultRun(a, a + PageGeometry.PageSize, n, vma));
+                    }
                 }
             }
+
+            bool onePagePerWalk = _range.UffdPolicy is UffdFaultPolicy.SinglePage or UffdFaultPolicy.Unsupported;
+            return onePagePerWalk && (vma.Flags & VmFlags.UffdMissing) != 0 && vma.Userfault is not null ? Stop : 0;
         }
 
         /// <summary>Appends a run, merging it with the previous one when they touch, share the VMA and the need.</summary>

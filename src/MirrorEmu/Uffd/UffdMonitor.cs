@@ -150,15 +150,15 @@ public sealed class UffdMonitor : IDisposable
     {
         if ((msg.Flags & UffdPagefaultFlags.WriteProtect) != 0)
         {
-            _ctx.WriteProtect(msg.Address, PageGeometry.PageSize, protect: false);
             Count(1);
+            _ctx.WriteProtect(msg.Address, PageGeometry.PageSize, protect: false);
             return;
         }
 
         if ((msg.Flags & UffdPagefaultFlags.Minor) != 0)
         {
-            _ctx.Continue(msg.Address, PageGeometry.PageSize, UffdCopyMode.None, out _);
             Count(1);
+            _ctx.Continue(msg.Address, PageGeometry.PageSize, UffdCopyMode.None, out _);
             return;
         }
 
@@ -196,11 +196,12 @@ public sealed class UffdMonitor : IDisposable
             }
         }
 
-        // One wake for everything this message resolved (the faulting page included, even if someone else filled it).
+        // Count first, so a woken thread sees the round trip counted; then one wake for everything this
+        // message resolved (the faulting page included, even if someone else filled it).
+        Count(resolved);
         ulong wakeStart = Math.Min(start, msg.Address);
         ulong wakeEnd = Math.Max(at, msg.Address + PageGeometry.PageSize);
         _ctx.Wake(wakeStart, wakeEnd - wakeStart);
-        Count(resolved);
     }
 
     private (ulong Start, ulong Pages) Extent(UffdMsg msg)
