@@ -113,45 +113,76 @@ public static class PteScanner
     {
         ref ulong pr = ref MemoryMarshal.GetReference(ptes);
         ref ulong fr = ref MemoryMarshal.GetReference(pfns);
-        Vector512<ulong> vPresent = Vector512.Create(Present);
-        Vector512<ulong> vWritable = Vector512.Create(Writable);
-        Vector512<ulong> vSpecial = Vector512.Create(Special);
-        Vector512<ulong> vPfn = Vector512.Create(PfnField);
         Vector512<ulong> vMask = Vector512.Create(mask);
         Vector512<ulong> vDefault = Vector512.Create(defaultFlags);
         Vector512<ulong> vInOut = Vector512.Create(HmmPfn.InOutFlags);
-        Vector512<ulong> vValid = Vector512.Create(HmmPfn.Valid);
         Vector512<ulong> vWrite = Vector512.Create(HmmPfn.Write);
+        Vector512<ulong> vPfnLow = Vector512.Create(Pte.MaxPfn);
+        Vector512<ulong> vPresentSpecial = Vector512.Create(Present | Special);
+        Vector512<ulong> vPresent = Vector512.Create(Present);
         nuint n = (nuint)ptes.Length;
         nuint i = 0;
-        for (; i + (nuint)Vector512<ulong>.Count <= n; i += (nuint)Vector512<ulong>.Count)
+        // Two vectors per step: one branch for 16 entries (see bench Hmm/WalkerBenchmarks.Scan, Vector512 job).
+        for (; i + (2 * (nuint)Vector512<ulong>.Count) <= n; i += 2 * (nuint)Vector512<ulong>.Count)
         {
-            Vector512<ulong> p = Vector512.LoadUnsafe(ref pr, i);
-            Vector512<ulong> input = Vector512.LoadUnsafe(ref fr, i);
-            Vector512<ulong> present = Vector512.Equals(p & vPresent, vPresent);
-            Vector512<ulong> empty = Vector512.Equals(p, Vector512<ulong>.Zero);
-            Vector512<ulong> odd = ~Vector512.Equals(p & vSpecial, Vector512<ulong>.Zero) & ~Vector512.Equals(p & vPfn, Vector512<ulong>.Zero);
-            Vector512<ulong> slow = ~(present | empty) | (present & odd);
-            Vector512<ulong> req = (input & vMask) | vDefault;
-            Vector512<ulong> reqFault = Vector512.ShiftRightArithmetic(req.AsInt64(), 63).AsUInt64();
-            Vector512<ulong> reqWrite = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(req, 1).AsInt64(), 63).AsUInt64();
-            Vector512<ulong> writable = ~Vector512.Equals(p & vWritable, Vector512<ulong>.Zero);
-            Vector512<ulong> need = reqFault & ~(present & (~reqWrite | writable));
-            Vector512<ulong> stop = need | slow;
-            if (stop != Vector512<ulong>.Zero)
+            Vector512<ulong> p0 = Vector512.LoadUnsafe(ref pr, i);
+            Vector512<ulong> p1 = Vector512.LoadUnsafe(ref pr, i + (nuint)Vector512<ulong>.Count);
+            Vector512<ulong> in0 = Vector512.LoadUnsafe(ref fr, i);
+            Vector512<ulong> in1 = Vector512.LoadUnsafe(ref fr, i + (nuint)Vector512<ulong>.Count);
+            Vector512<ulong> req0 = (in0 & vMask) | vDefault;
+            Vector512<ulong> req1 = (in1 & vMask) | vDefault;
+            Vector512<ulong> present0 = Vector512.ShiftLeft(p0, 63);
+            Vector512<ulong> present1 = Vector512.ShiftLeft(p1, 63);
+            Vector512<ulong> need0 = req0 & ~(present0 & (~Vector512.ShiftLeft(req0, 1) | Vector512.ShiftLeft(p0, 62)));
+            Vector512<ulong> need1 = req1 & ~(present1 & (~Vector512.ShiftLeft(req1, 1) | Vector512.ShiftLeft(p1, 62)));
+            Vector512<ulong> slow0 = ~Vector512.Equals(p0, Vector512<ulong>.Zero) & ~Vector512.Equals(p0 & vPresentSpecial, vPresent) & ~ZeroPage(p0);
+            Vector512<ulong> slow1 = ~Vector512.Equals(p1, Vector512<ulong>.Zero) & ~Vector512.Equals(p1 & vPresentSpecial, vPresent) & ~ZeroPage(p1);
+            ulong stop = (need0 | slow0).ExtractMostSignificantBits() | ((need1 | slow1).ExtractMostSignificantBits() << Vector512<ulong>.Count);
+            if (stop != 0)
             {
-                int k = BitOperations.TrailingZeroCount(stop.ExtractMostSignificantBits());
-                return FinishPartial(ptes, pfns, (int)i, k, store);
+                return FinishPartial(ptes, pfns, (int)i, BitOperations.TrailingZeroCount(stop), store);
             }
 
             if (store)
             {
-                Vector512<ulong> output = (input & vInOut) | (present & (vValid | (writable & vWrite) | Vector512.ShiftRightLogical(p & vPfn, Pte.PfnShift)));
+                ((in0 & vInOut) | present0 | (Vector512.ShiftLeft(p0, 61) & vWrite) | (Vector512.ShiftRightLogical(p0, Pte.PfnShift) & vPfnLow)).StoreUnsafe(ref fr, i);
+                ((in1 & vInOut) | present1 | (Vector512.ShiftLeft(p1, 61) & vWrite) | (Vector512.ShiftRightLogical(p1, Pte.PfnShift) & vPfnLow)).StoreUnsafe(ref fr, i + (nuint)Vector512<ulong>.Count);
+            }
+        }
+
+        for (; i + (nuint)Vector512<ulong>.Count <= n; i += (nuint)Vector512<ulong>.Count)
+        {
+            Vector512<ulong> p = Vector512.LoadUnsafe(ref pr, i);
+            Vector512<ulong> input = Vector512.LoadUnsafe(ref fr, i);
+
+            // Decisions live in bit 63 of each lane: PTE bit 0 (present) and bit 1 (writable) are shifted there,
+            // as are the request's REQ_FAULT (already bit 63) and REQ_WRITE (bit 62).
+            Vector512<ulong> req = (input & vMask) | vDefault;
+            Vector512<ulong> present = Vector512.ShiftLeft(p, 63);
+            Vector512<ulong> writable = Vector512.ShiftLeft(p, 62);
+            Vector512<ulong> need = req & ~(present & (~Vector512.ShiftLeft(req, 1) | writable));
+
+            // Slow lanes: not empty and not "present without special" (the zero page goes to the slow path too
+            // when special; see Output for the fast-path encoding).
+            Vector512<ulong> slow = ~Vector512.Equals(p, Vector512<ulong>.Zero) & ~Vector512.Equals(p & vPresentSpecial, vPresent) & ~ZeroPage(p);
+            ulong stop = (need | slow).ExtractMostSignificantBits();
+            if (stop != 0)
+            {
+                return FinishPartial(ptes, pfns, (int)i, BitOperations.TrailingZeroCount(stop), store);
+            }
+
+            if (store)
+            {
+                // VALID = PTE bit 0 moved to 63, WRITE = PTE bit 1 moved to 62, pfn = bits 51..12 moved to 39..0.
+                Vector512<ulong> output = (input & vInOut) | present | (Vector512.ShiftLeft(p, 61) & vWrite) | (Vector512.ShiftRightLogical(p, Pte.PfnShift) & vPfnLow);
                 output.StoreUnsafe(ref fr, i);
             }
         }
 
         return (int)i + ScanScalar(ptes[(int)i..], pfns[(int)i..], defaultFlags, mask, store);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<ulong> ZeroPage(Vector512<ulong> p) => Vector512.Equals(p & ~(Vector512.Create(Pte.AccessedBit | Pte.DirtyBit | Pte.UffdWpBit | Pte.SoftDirtyBit)), Vector512.Create(Pte.Special(PhysicalMemory.ZeroPfn).Value));
     }
 
     /// <summary>The Vector256 path: 4 PTEs per step.</summary>
@@ -160,45 +191,48 @@ public static class PteScanner
     {
         ref ulong pr = ref MemoryMarshal.GetReference(ptes);
         ref ulong fr = ref MemoryMarshal.GetReference(pfns);
-        Vector256<ulong> vPresent = Vector256.Create(Present);
-        Vector256<ulong> vWritable = Vector256.Create(Writable);
-        Vector256<ulong> vSpecial = Vector256.Create(Special);
-        Vector256<ulong> vPfn = Vector256.Create(PfnField);
         Vector256<ulong> vMask = Vector256.Create(mask);
         Vector256<ulong> vDefault = Vector256.Create(defaultFlags);
         Vector256<ulong> vInOut = Vector256.Create(HmmPfn.InOutFlags);
-        Vector256<ulong> vValid = Vector256.Create(HmmPfn.Valid);
         Vector256<ulong> vWrite = Vector256.Create(HmmPfn.Write);
+        Vector256<ulong> vPfnLow = Vector256.Create(Pte.MaxPfn);
+        Vector256<ulong> vPresentSpecial = Vector256.Create(Present | Special);
+        Vector256<ulong> vPresent = Vector256.Create(Present);
         nuint n = (nuint)ptes.Length;
         nuint i = 0;
         for (; i + (nuint)Vector256<ulong>.Count <= n; i += (nuint)Vector256<ulong>.Count)
         {
             Vector256<ulong> p = Vector256.LoadUnsafe(ref pr, i);
             Vector256<ulong> input = Vector256.LoadUnsafe(ref fr, i);
-            Vector256<ulong> present = Vector256.Equals(p & vPresent, vPresent);
-            Vector256<ulong> empty = Vector256.Equals(p, Vector256<ulong>.Zero);
-            Vector256<ulong> odd = ~Vector256.Equals(p & vSpecial, Vector256<ulong>.Zero) & ~Vector256.Equals(p & vPfn, Vector256<ulong>.Zero);
-            Vector256<ulong> slow = ~(present | empty) | (present & odd);
+
+            // Decisions live in bit 63 of each lane: PTE bit 0 (present) and bit 1 (writable) are shifted there,
+            // as are the request's REQ_FAULT (already bit 63) and REQ_WRITE (bit 62).
             Vector256<ulong> req = (input & vMask) | vDefault;
-            Vector256<ulong> reqFault = Vector256.ShiftRightArithmetic(req.AsInt64(), 63).AsUInt64();
-            Vector256<ulong> reqWrite = Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(req, 1).AsInt64(), 63).AsUInt64();
-            Vector256<ulong> writable = ~Vector256.Equals(p & vWritable, Vector256<ulong>.Zero);
-            Vector256<ulong> need = reqFault & ~(present & (~reqWrite | writable));
-            Vector256<ulong> stop = need | slow;
-            if (stop != Vector256<ulong>.Zero)
+            Vector256<ulong> present = Vector256.ShiftLeft(p, 63);
+            Vector256<ulong> writable = Vector256.ShiftLeft(p, 62);
+            Vector256<ulong> need = req & ~(present & (~Vector256.ShiftLeft(req, 1) | writable));
+
+            // Slow lanes: not empty and not "present without special" (the zero page goes to the slow path too
+            // when special; see Output for the fast-path encoding).
+            Vector256<ulong> slow = ~Vector256.Equals(p, Vector256<ulong>.Zero) & ~Vector256.Equals(p & vPresentSpecial, vPresent) & ~ZeroPage(p);
+            ulong stop = (need | slow).ExtractMostSignificantBits();
+            if (stop != 0)
             {
-                int k = BitOperations.TrailingZeroCount(stop.ExtractMostSignificantBits());
-                return FinishPartial(ptes, pfns, (int)i, k, store);
+                return FinishPartial(ptes, pfns, (int)i, BitOperations.TrailingZeroCount(stop), store);
             }
 
             if (store)
             {
-                Vector256<ulong> output = (input & vInOut) | (present & (vValid | (writable & vWrite) | Vector256.ShiftRightLogical(p & vPfn, Pte.PfnShift)));
+                // VALID = PTE bit 0 moved to 63, WRITE = PTE bit 1 moved to 62, pfn = bits 51..12 moved to 39..0.
+                Vector256<ulong> output = (input & vInOut) | present | (Vector256.ShiftLeft(p, 61) & vWrite) | (Vector256.ShiftRightLogical(p, Pte.PfnShift) & vPfnLow);
                 output.StoreUnsafe(ref fr, i);
             }
         }
 
         return (int)i + ScanScalar(ptes[(int)i..], pfns[(int)i..], defaultFlags, mask, store);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector256<ulong> ZeroPage(Vector256<ulong> p) => Vector256.Equals(p & ~(Vector256.Create(Pte.AccessedBit | Pte.DirtyBit | Pte.UffdWpBit | Pte.SoftDirtyBit)), Vector256.Create(Pte.Special(PhysicalMemory.ZeroPfn).Value));
     }
 
     /// <summary>The Vector128 path: 2 PTEs per step.</summary>
@@ -207,45 +241,48 @@ public static class PteScanner
     {
         ref ulong pr = ref MemoryMarshal.GetReference(ptes);
         ref ulong fr = ref MemoryMarshal.GetReference(pfns);
-        Vector128<ulong> vPresent = Vector128.Create(Present);
-        Vector128<ulong> vWritable = Vector128.Create(Writable);
-        Vector128<ulong> vSpecial = Vector128.Create(Special);
-        Vector128<ulong> vPfn = Vector128.Create(PfnField);
         Vector128<ulong> vMask = Vector128.Create(mask);
         Vector128<ulong> vDefault = Vector128.Create(defaultFlags);
         Vector128<ulong> vInOut = Vector128.Create(HmmPfn.InOutFlags);
-        Vector128<ulong> vValid = Vector128.Create(HmmPfn.Valid);
         Vector128<ulong> vWrite = Vector128.Create(HmmPfn.Write);
+        Vector128<ulong> vPfnLow = Vector128.Create(Pte.MaxPfn);
+        Vector128<ulong> vPresentSpecial = Vector128.Create(Present | Special);
+        Vector128<ulong> vPresent = Vector128.Create(Present);
         nuint n = (nuint)ptes.Length;
         nuint i = 0;
         for (; i + (nuint)Vector128<ulong>.Count <= n; i += (nuint)Vector128<ulong>.Count)
         {
             Vector128<ulong> p = Vector128.LoadUnsafe(ref pr, i);
             Vector128<ulong> input = Vector128.LoadUnsafe(ref fr, i);
-            Vector128<ulong> present = Vector128.Equals(p & vPresent, vPresent);
-            Vector128<ulong> empty = Vector128.Equals(p, Vector128<ulong>.Zero);
-            Vector128<ulong> odd = ~Vector128.Equals(p & vSpecial, Vector128<ulong>.Zero) & ~Vector128.Equals(p & vPfn, Vector128<ulong>.Zero);
-            Vector128<ulong> slow = ~(present | empty) | (present & odd);
+
+            // Decisions live in bit 63 of each lane: PTE bit 0 (present) and bit 1 (writable) are shifted there,
+            // as are the request's REQ_FAULT (already bit 63) and REQ_WRITE (bit 62).
             Vector128<ulong> req = (input & vMask) | vDefault;
-            Vector128<ulong> reqFault = Vector128.ShiftRightArithmetic(req.AsInt64(), 63).AsUInt64();
-            Vector128<ulong> reqWrite = Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(req, 1).AsInt64(), 63).AsUInt64();
-            Vector128<ulong> writable = ~Vector128.Equals(p & vWritable, Vector128<ulong>.Zero);
-            Vector128<ulong> need = reqFault & ~(present & (~reqWrite | writable));
-            Vector128<ulong> stop = need | slow;
-            if (stop != Vector128<ulong>.Zero)
+            Vector128<ulong> present = Vector128.ShiftLeft(p, 63);
+            Vector128<ulong> writable = Vector128.ShiftLeft(p, 62);
+            Vector128<ulong> need = req & ~(present & (~Vector128.ShiftLeft(req, 1) | writable));
+
+            // Slow lanes: not empty and not "present without special" (the zero page goes to the slow path too
+            // when special; see Output for the fast-path encoding).
+            Vector128<ulong> slow = ~Vector128.Equals(p, Vector128<ulong>.Zero) & ~Vector128.Equals(p & vPresentSpecial, vPresent) & ~ZeroPage(p);
+            ulong stop = (need | slow).ExtractMostSignificantBits();
+            if (stop != 0)
             {
-                int k = BitOperations.TrailingZeroCount(stop.ExtractMostSignificantBits());
-                return FinishPartial(ptes, pfns, (int)i, k, store);
+                return FinishPartial(ptes, pfns, (int)i, BitOperations.TrailingZeroCount(stop), store);
             }
 
             if (store)
             {
-                Vector128<ulong> output = (input & vInOut) | (present & (vValid | (writable & vWrite) | Vector128.ShiftRightLogical(p & vPfn, Pte.PfnShift)));
+                // VALID = PTE bit 0 moved to 63, WRITE = PTE bit 1 moved to 62, pfn = bits 51..12 moved to 39..0.
+                Vector128<ulong> output = (input & vInOut) | present | (Vector128.ShiftLeft(p, 61) & vWrite) | (Vector128.ShiftRightLogical(p, Pte.PfnShift) & vPfnLow);
                 output.StoreUnsafe(ref fr, i);
             }
         }
 
         return (int)i + ScanScalar(ptes[(int)i..], pfns[(int)i..], defaultFlags, mask, store);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector128<ulong> ZeroPage(Vector128<ulong> p) => Vector128.Equals(p & ~(Vector128.Create(Pte.AccessedBit | Pte.DirtyBit | Pte.UffdWpBit | Pte.SoftDirtyBit)), Vector128.Create(Pte.Special(PhysicalMemory.ZeroPfn).Value));
     }
 
     /// <summary>Stores the outputs of lanes [0, k) of the vector at <paramref name="start"/>, which did not stop.</summary>
