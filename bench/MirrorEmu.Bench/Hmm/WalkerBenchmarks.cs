@@ -75,7 +75,7 @@ public class RangeWalkBenchmarks
     {
         _mm = new AddressSpace(2UL << 30);
         _mm.MmapAnonymous((ulong)Pages * PageGeometry.PageSize, Prot.ReadWrite, MapFlags.Private | MapFlags.Populate, out ulong start).ThrowIfError();
-        var notifier = new MirrorEmu.Notifier.MmuIntervalNotifier(new NoOps());
+        var notifier = new MirrorEmu.Notifier.MmuIntervalNotifier(new MirrorEmu.Notifier.SeqNotifierOps());
         _mm.Notifiers.Insert(notifier, start, (ulong)Pages * PageGeometry.PageSize);
         _range = new HmmRange(_mm, notifier, start, start + ((ulong)Pages * PageGeometry.PageSize)) { DefaultFlags = HmmPfn.ReqFault };
         _range.NotifierSeq = notifier.ReadBegin();
@@ -105,14 +105,5 @@ public class RangeWalkBenchmarks
     {
         _src.AsSpan().CopyTo(_dst);
         return _dst[0];
-    }
-
-    private sealed class NoOps : MirrorEmu.Notifier.IMmuIntervalNotifierOps
-    {
-        public bool Invalidate(MirrorEmu.Notifier.MmuIntervalNotifier subscription, in MirrorEmu.Notifier.NotifierRange range, ulong curSeq)
-        {
-            subscription.SetSeq(curSeq);
-            return true;
-        }
     }
 }

@@ -34,15 +34,6 @@ public class IntervalTreeBenchmarks
         }
     }
 
-    private sealed class NoOps : IMmuIntervalNotifierOps
-    {
-        public bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
-        {
-            subscription.SetSeq(curSeq);
-            return true;
-        }
-    }
-
     [GlobalSetup]
     public void Setup()
     {
@@ -51,7 +42,7 @@ public class IntervalTreeBenchmarks
         _nodes = new Node[Subscriptions];
         _tree = new IntervalTree();
         _subs = new MmuNotifierSubscriptions();
-        var ops = new NoOps();
+        var ops = new SeqNotifierOps();
         for (int i = 0; i < Subscriptions; i++)
         {
             ulong start = (ulong)rng.NextInt64((long)space) & ~0xFFFUL;

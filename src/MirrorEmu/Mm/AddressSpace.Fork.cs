@@ -116,23 +116,13 @@ public sealed partial class AddressSpace
                         _memory.Get(pte.Pfn);
                     }
                 }
-                else
+                else if (pte.HoldsFrameReference)
                 {
-                    switch (pte.Swap)
-                    {
-                        case SwapType.Swap:
-                        case SwapType.MigrationRead:
-                        case SwapType.MigrationWrite:
-                        case SwapType.DeviceExclusive:
-                            _memory.Get(pte.Pfn);
-                            break;
-                        case SwapType.DevicePrivateRead:
-                        case SwapType.DevicePrivateWrite:
-                        case SwapType.Poisoned:
-                            continue; // not inherited: the child faults afresh
-                        default:
-                            break;
-                    }
+                    _memory.Get(pte.Pfn);
+                }
+                else if (pte.Swap is SwapType.DevicePrivateRead or SwapType.DevicePrivateWrite or SwapType.Poisoned)
+                {
+                    continue; // not inherited: the child faults afresh
                 }
 
                 childLeaf ??= child.PageTable.GetOrCreateLeaf(va)!;

@@ -82,17 +82,9 @@ public sealed partial class AddressSpace
             return;
         }
 
-        switch (old.Swap)
+        if (old.HoldsFrameReference)
         {
-            case SwapType.Swap:
-            case SwapType.MigrationRead:
-            case SwapType.MigrationWrite:
-            case SwapType.DeviceExclusive:
-                _memory.Put(old.Pfn);
-                break;
-            default:
-                // Markers hold nothing; device-private pages belong to the device; poison is gone.
-                break;
+            _memory.Put(old.Pfn);
         }
     }
 }

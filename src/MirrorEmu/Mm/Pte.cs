@@ -206,6 +206,10 @@ public readonly struct Pte : IEquatable<Pte>
         get => (_value & (PresentBit | ProtNoneBit)) != 0 ? SwapType.None : (SwapType)((_value & SwapTypeMask) >> SwapTypeShift);
     }
 
+    /// <summary>True for a swap-type entry that keeps a reference on a frame of the pool (swap cache, migration,
+    /// device-exclusive); markers hold nothing, device-private pages belong to the device, poison is gone.</summary>
+    public bool HoldsFrameReference => Swap is SwapType.Swap or SwapType.MigrationRead or SwapType.MigrationWrite or SwapType.DeviceExclusive;
+
     /// <summary>Returns a copy with the write bit set or cleared.</summary>
     /// <param name="writable">The new write permission.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -111,21 +111,6 @@ public static class PolicyComparison
         return rows;
     }
 
-    private sealed class DriverOps : IMmuIntervalNotifierOps
-    {
-        public readonly object DriverLock = new();
-
-        public bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
-        {
-            lock (DriverLock)
-            {
-                subscription.SetSeq(curSeq);
-            }
-
-            return true;
-        }
-    }
-
     private static PolicyComparisonRow RunOne(PolicyComparisonOptions o, PhysicalMemory memory, UffdFaultPolicy? policy)
     {
         ulong bytes = (ulong)o.Pages * PageGeometry.PageSize;
@@ -154,7 +139,7 @@ public static class PolicyComparison
 
         try
         {
-            var ops = new DriverOps();
+            var ops = new SeqNotifierOps();
             var notifier = new MmuIntervalNotifier(ops);
             mm.Notifiers.Insert(notifier, start, bytes);
             var range = new HmmRange(mm, notifier, start, start + bytes)
@@ -163,7 +148,7 @@ public static class PolicyComparison
                 UffdPolicy = policy ?? UffdFaultPolicy.SinglePage,
             };
             long t0 = Stopwatch.GetTimestamp();
-            int rc = DriverLoop(range, ops);
+            int rc = HmmDriverLoop.Run(range, ops.DriverLock, 60_000);
             double ns = Stopwatch.GetElapsedTime(t0).TotalNanoseconds;
             mm.Notifiers.Remove(notifier);
             return new PolicyComparisonRow
@@ -185,50 +170,6 @@ public static class PolicyComparison
         {
             monitor?.Dispose();
             ctx?.Dispose();
-        }
-    }
-
-    /// <summary>The dmirror_range_fault loop (reference linux-hmm.md §2.3), with its 1,000 ms budget per pass.</summary>
-    private static int DriverLoop(HmmRange range, DriverOps ops)
-    {
-        AddressSpace mm = range.Mm;
-        long deadline = Environment.TickCount64 + 60_000;
-        while (true)
-        {
-            if (Environment.TickCount64 > deadline)
-            {
-                return -Errno.EBUSY;
-            }
-
-            range.NotifierSeq = range.Notifier.ReadBegin(Hmm.Hmm.DefaultTimeoutMs);
-            mm.MmapLock.ReadLock();
-            int rc;
-            try
-            {
-                rc = Hmm.Hmm.RangeFault(range);
-            }
-            finally
-            {
-                mm.MmapLock.ReadUnlock();
-            }
-
-            if (rc == -Errno.EBUSY)
-            {
-                continue;
-            }
-
-            if (rc != 0)
-            {
-                return rc;
-            }
-
-            lock (ops.DriverLock)
-            {
-                if (!range.Notifier.ReadRetry(range.NotifierSeq))
-                {
-                    return 0; // here a driver would update its device page table
-                }
-            }
         }
     }
 

@@ -4,25 +4,12 @@ using MirrorEmu.Notifier;
 
 namespace MirrorEmu.Tests.Helpers;
 
-/// <summary>A notifier that only records the sequence (the driver lock is trivial in tests).</summary>
-public sealed class SeqOps : IMmuIntervalNotifierOps
-{
-    public int Invalidations;
-
-    public bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
-    {
-        Interlocked.Increment(ref Invalidations);
-        subscription.SetSeq(curSeq);
-        return true;
-    }
-}
-
 public static class HmmHelpers
 {
     /// <summary>A range over [start, start + pages) with a notifier inserted over it.</summary>
     public static HmmRange NewRange(AddressSpace mm, ulong start, int pages, ulong defaultFlags = HmmPfn.ReqFault, ulong mask = 0)
     {
-        var notifier = new MmuIntervalNotifier(new SeqOps());
+        var notifier = new MmuIntervalNotifier(new SeqNotifierOps());
         Assert.Equal(0, mm.Notifiers.Insert(notifier, start, Pages.Bytes(pages)));
         return new HmmRange(mm, notifier, start, start + Pages.Bytes(pages)) { DefaultFlags = defaultFlags, PfnFlagsMask = mask };
     }

@@ -1,0 +1,71 @@
+using MirrorEmu.Mm;
+using MirrorEmu.Notifier;
+
+namespace MirrorEmu.Hmm;
+
+/// <summary>
+/// The canonical driver loop around hmm_range_fault (lib/test_hmm.c's dmirror_range_fault; reference
+/// linux-hmm.md §2.3): read_begin → mmap read lock → hmm_range_fault → unlock → driver lock →
+/// read_retry, again while the range moved, within an overall time budget.
+/// </summary>
+public static class HmmDriverLoop
+{
+    /// <summary>Runs the loop until hmm_range_fault succeeds with an unchanged sequence, fails, or the budget runs out.</summary>
+    /// <param name="range">The range (its notifier inserted).</param>
+    /// <param name="driverLock">The lock the invalidate callback takes around SetSeq.</param>
+    /// <param name="timeoutMs">The budget in milliseconds (the kernel driver uses <see cref="Hmm.DefaultTimeoutMs"/>).</param>
+    /// <param name="whileLocked">Called under the driver lock once the result is known to be current (where a driver updates its device page table); may be null.</param>
+    /// <returns>0; -EBUSY when the budget ran out; or hmm_range_fault's error.</returns>
+    public static int Run(HmmRange range, object driverLock, int timeoutMs, Action<HmmRange>? whileLocked = null)
+    {
+        AddressSpace mm = range.Mm;
+        long deadline = Environment.TickCount64 + timeoutMs;
+        while (true)
+        {
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+            {
+                return -Errno.EBUSY;
+            }
+
+            MmuNotifierSubscriptions subs = range.Notifier.Subscriptions ?? throw new InvalidOperationException("the range's notifier is not inserted");
+            int rc = subs.TryReadBegin(range.Notifier, out ulong seq, (int)Math.Min(left, int.MaxValue));
+            if (rc != 0)
+            {
+                return rc;
+            }
+
+            range.NotifierSeq = seq;
+            mm.MmapLock.ReadLock();
+            try
+            {
+                rc = Hmm.RangeFault(range);
+            }
+            finally
+            {
+                mm.MmapLock.ReadUnlock();
+            }
+
+            if (rc == -Errno.EBUSY)
+            {
+                continue;
+            }
+
+            if (rc != 0)
+            {
+                return rc;
+            }
+
+            lock (driverLock)
+            {
+                if (range.Notifier.ReadRetry(range.NotifierSeq))
+                {
+                    continue;
+                }
+
+                whileLocked?.Invoke(range);
+                return 0;
+            }
+        }
+    }
+}

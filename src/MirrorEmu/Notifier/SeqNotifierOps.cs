@@ -1,0 +1,43 @@
+namespace MirrorEmu.Notifier;
+
+/// <summary>
+/// The smallest correct invalidate callback: records the invalidation's sequence with
+/// <see cref="MmuIntervalNotifier.SetSeq"/> under <see cref="DriverLock"/> (the lock a driver's read_retry
+/// takes) and counts the calls. For drivers whose mirror needs no other update, tools and tests.
+/// </summary>
+public sealed class SeqNotifierOps : IMmuIntervalNotifierOps
+{
+    private long _invalidations;
+
+    /// <summary>The driver lock: take it around <see cref="MmuIntervalNotifier.ReadRetry"/>.</summary>
+    public object DriverLock { get; } = new();
+
+    /// <summary>Callbacks so far.</summary>
+    public long Invalidations => Interlocked.Read(ref _invalidations);
+
+    /// <inheritdoc/>
+    public bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
+    {
+        Interlocked.Increment(ref _invalidations);
+        if (!range.Blockable && !Monitor.TryEnter(DriverLock))
+        {
+            return false;
+        }
+
+        if (range.Blockable)
+        {
+            Monitor.Enter(DriverLock);
+        }
+
+        try
+        {
+            subscription.SetSeq(curSeq);
+        }
+        finally
+        {
+            Monitor.Exit(DriverLock);
+        }
+
+        return true;
+    }
+}
