@@ -1,8 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using MirrorEmu.Hmm;
 using MirrorEmu.Mm;
-using MirrorEmu.Notifier;
-using MirrorEmu.Uffd;
+using MirrorEmu.Workloads;
 
 namespace MirrorEmu.Bench.Hmm;
 
@@ -19,72 +18,39 @@ public class PolicyBenchmarks
     public const int PageCount = 65_536;
     private const ulong Bytes = (ulong)PageCount * PageGeometry.PageSize;
 
-    private readonly List<IDisposable> _owned = [];
-    private Scenario _regular = null!;
-    private Scenario _single = null!;
-    private Scenario _batched = null!;
-    private Scenario _rangeEvent = null!;
-
-    private sealed class Scenario
-    {
-        public required AddressSpace Mm { get; init; }
-
-        public required HmmRange Range { get; init; }
-
-        public required object DriverLock { get; init; }
-
-        public int Fault() => HmmDriverLoop.Run(Range, DriverLock, 60_000);
-    }
+    private PhysicalMemory _memory = null!;
+    private PolicyScenario _regular = null!;
+    private PolicyScenario _single = null!;
+    private PolicyScenario _batched = null!;
+    private PolicyScenario _rangeEvent = null!;
 
     [GlobalSetup]
     public void Setup()
     {
-        _regular = Create(null, UffdResolution.SinglePage);
-        _single = Create(UffdFaultPolicy.SinglePage, UffdResolution.SinglePage);
-        _batched = Create(UffdFaultPolicy.Batched, UffdResolution.Block);
-        _rangeEvent = Create(UffdFaultPolicy.RangeEvent, UffdResolution.WholeRun);
-    }
-
-    private Scenario Create(UffdFaultPolicy? policy, UffdResolution resolution)
-    {
-        var mm = new AddressSpace(Bytes + (64UL << 20));
-        mm.MmapAnonymous(Bytes, Prot.ReadWrite, MapFlags.Private, out ulong start).ThrowIfError();
-        if (policy is not null)
-        {
-            var ctx = new Userfaultfd(mm);
-            ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
-            ctx.Register(start, Bytes, UffdRegisterMode.Missing, out _).ThrowIfError();
-            _owned.Add(new UffdMonitor(ctx, new UffdMonitorOptions { Fill = new PatternFill(0x5A), Resolution = resolution, BlockPages = 64 }));
-            _owned.Add(ctx);
-        }
-
-        _owned.Add(mm);
-        var ops = new SeqNotifierOps();
-        var notifier = new MmuIntervalNotifier(ops);
-        mm.Notifiers.Insert(notifier, start, Bytes);
-        var range = new HmmRange(mm, notifier, start, start + Bytes)
-        {
-            DefaultFlags = HmmPfn.ReqFault | HmmPfn.ReqWrite,
-            UffdPolicy = policy ?? UffdFaultPolicy.SinglePage,
-        };
-        return new Scenario { Mm = mm, Range = range, DriverLock = ops.DriverLock };
+        _memory = new PhysicalMemory((4 * Bytes) + (64UL << 20));
+        _regular = new PolicyScenario(_memory, PageCount, null, 0x5A, 64);
+        _single = new PolicyScenario(_memory, PageCount, UffdFaultPolicy.SinglePage, 0x5A, 64);
+        _batched = new PolicyScenario(_memory, PageCount, UffdFaultPolicy.Batched, 0x5A, 64);
+        _rangeEvent = new PolicyScenario(_memory, PageCount, UffdFaultPolicy.RangeEvent, 0x5A, 64);
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        foreach (IDisposable d in _owned)
+        foreach (PolicyScenario s in new[] { _regular, _single, _batched, _rangeEvent })
         {
-            d.Dispose();
+            s.Dispose();
         }
+
+        _memory.Dispose();
     }
 
     [IterationSetup]
     public void Empty()
     {
-        foreach (Scenario s in new[] { _regular, _single, _batched, _rangeEvent })
+        foreach (PolicyScenario s in new[] { _regular, _single, _batched, _rangeEvent })
         {
-            s.Mm.Madvise(s.Range.Start, Bytes, Advice.DontNeed).ThrowIfError();
+            s.Empty();
         }
     }
 

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using MirrorEmu.Hmm;
 using MirrorEmu.Mm;
-using MirrorEmu.Notifier;
-using MirrorEmu.Uffd;
 
 namespace MirrorEmu.Workloads;
 
@@ -113,83 +111,24 @@ public static class PolicyComparison
 
     private static PolicyComparisonRow RunOne(PolicyComparisonOptions o, PhysicalMemory memory, UffdFaultPolicy? policy)
     {
-        ulong bytes = (ulong)o.Pages * PageGeometry.PageSize;
-        byte fill = policy is null ? (byte)0 : (byte)(1 + (o.Seed % 255));
-        using var mm = new AddressSpace(memory);
-        mm.MmapAnonymous(bytes, Prot.ReadWrite, MapFlags.Private, out ulong start).ThrowIfError();
-        Userfaultfd? ctx = null;
-        UffdMonitor? monitor = null;
-        if (policy is { } p)
+        using var scenario = new PolicyScenario(memory, o.Pages, policy, (byte)(1 + (o.Seed % 255)), o.MonitorBatch);
+        long t0 = Stopwatch.GetTimestamp();
+        int rc = scenario.Fault();
+        double ns = Stopwatch.GetElapsedTime(t0).TotalNanoseconds;
+        HmmFaultStats stats = scenario.Range.Stats;
+        return new PolicyComparisonRow
         {
-            ctx = new Userfaultfd(mm);
-            ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
-            ctx.Register(start, bytes, UffdRegisterMode.Missing, out _).ThrowIfError();
-            monitor = new UffdMonitor(ctx, new UffdMonitorOptions
-            {
-                Fill = new PatternFill(fill),
-                Resolution = p switch
-                {
-                    UffdFaultPolicy.Batched => UffdResolution.Block,
-                    UffdFaultPolicy.RangeEvent => UffdResolution.WholeRun,
-                    _ => UffdResolution.SinglePage,
-                },
-                BlockPages = o.MonitorBatch,
-            });
-        }
-
-        try
-        {
-            var ops = new SeqNotifierOps();
-            var notifier = new MmuIntervalNotifier(ops);
-            mm.Notifiers.Insert(notifier, start, bytes);
-            var range = new HmmRange(mm, notifier, start, start + bytes)
-            {
-                DefaultFlags = HmmPfn.ReqFault | HmmPfn.ReqWrite,
-                UffdPolicy = policy ?? UffdFaultPolicy.SinglePage,
-            };
-            long t0 = Stopwatch.GetTimestamp();
-            int rc = HmmDriverLoop.Run(range, ops.DriverLock, 60_000);
-            double ns = Stopwatch.GetElapsedTime(t0).TotalNanoseconds;
-            mm.Notifiers.Remove(notifier);
-            return new PolicyComparisonRow
-            {
-                Scenario = policy?.ToString() ?? "regular",
-                Pages = o.Pages,
-                PagesFaulted = range.Stats.PagesFaulted,
-                RoundTrips = range.Stats.RoundTrips,
-                EbusyRestarts = range.Stats.EbusyRestarts,
-                EbusyReturns = range.Stats.EbusyReturns,
-                Walks = range.Stats.Walks,
-                LockDrops = range.Stats.LockDrops,
-                NsPerPage = ns / o.Pages,
-                Error = rc == 0 ? null : Errno.Name(rc),
-                Verified = rc == 0 && Verify(mm, range, fill),
-            };
-        }
-        finally
-        {
-            monitor?.Dispose();
-            ctx?.Dispose();
-        }
-    }
-
-    private static bool Verify(AddressSpace mm, HmmRange range, byte fill)
-    {
-        foreach (ulong word in range.HmmPfns)
-        {
-            var p = new HmmPfn(word);
-            if (!p.IsValid || !p.IsWritable)
-            {
-                return false;
-            }
-
-            Span<byte> frame = mm.Memory.Frame(p.Pfn);
-            if (frame[0] != fill || frame[^1] != fill)
-            {
-                return false;
-            }
-        }
-
-        return true;
+            Scenario = policy?.ToString() ?? "regular",
+            Pages = o.Pages,
+            PagesFaulted = stats.PagesFaulted,
+            RoundTrips = stats.RoundTrips,
+            EbusyRestarts = stats.EbusyRestarts,
+            EbusyReturns = stats.EbusyReturns,
+            Walks = stats.Walks,
+            LockDrops = stats.LockDrops,
+            NsPerPage = ns / o.Pages,
+            Error = rc == 0 ? null : Errno.Name(rc),
+            Verified = rc == 0 && scenario.Verify(),
+        };
     }
 }

@@ -1,0 +1,107 @@
+using MirrorEmu.Hmm;
+using MirrorEmu.Mm;
+using MirrorEmu.Notifier;
+using MirrorEmu.Uffd;
+
+namespace MirrorEmu.Workloads;
+
+/// <summary>
+/// One scenario of the policy comparison: a fresh private anonymous range in its own address space,
+/// registered with userfaultfd (MISSING) and served by a monitor thread when a policy is given
+/// (SinglePage: a page per event; Batched: an aligned block; RangeEvent: the whole run), and an
+/// <see cref="HmmRange"/> over it that requests every page writable.
+/// </summary>
+public sealed class PolicyScenario : IDisposable
+{
+    private readonly Userfaultfd? _ctx;
+    private readonly UffdMonitor? _monitor;
+    private readonly SeqNotifierOps _ops = new();
+
+    /// <summary>Sets the scenario up.</summary>
+    /// <param name="memory">The frame pool the address space draws on.</param>
+    /// <param name="pages">Pages in the range.</param>
+    /// <param name="policy">The userfaultfd policy, or null for a regular VMA.</param>
+    /// <param name="fill">The byte the monitor fills pages with.</param>
+    /// <param name="monitorBatch">Block size for Batched, in pages (a power of two).</param>
+    public PolicyScenario(PhysicalMemory memory, int pages, UffdFaultPolicy? policy, byte fill, int monitorBatch)
+    {
+        ulong bytes = (ulong)pages * PageGeometry.PageSize;
+        Mm = new AddressSpace(memory);
+        Mm.MmapAnonymous(bytes, Prot.ReadWrite, MapFlags.Private, out ulong start).ThrowIfError();
+        Policy = policy;
+        Fill = policy is null ? (byte)0 : fill;
+        if (policy is { } p)
+        {
+            _ctx = new Userfaultfd(Mm);
+            _ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+            _ctx.Register(start, bytes, UffdRegisterMode.Missing, out _).ThrowIfError();
+            _monitor = new UffdMonitor(_ctx, new UffdMonitorOptions
+            {
+                Fill = new PatternFill(fill),
+                Resolution = p switch
+                {
+                    UffdFaultPolicy.Batched => UffdResolution.Block,
+                    UffdFaultPolicy.RangeEvent => UffdResolution.WholeRun,
+                    _ => UffdResolution.SinglePage,
+                },
+                BlockPages = monitorBatch,
+            });
+        }
+
+        var notifier = new MmuIntervalNotifier(_ops);
+        Mm.Notifiers.Insert(notifier, start, bytes);
+        Range = new HmmRange(Mm, notifier, start, start + bytes)
+        {
+            DefaultFlags = HmmPfn.ReqFault | HmmPfn.ReqWrite,
+            UffdPolicy = policy ?? UffdFaultPolicy.SinglePage,
+        };
+    }
+
+    /// <summary>The address space.</summary>
+    public AddressSpace Mm { get; }
+
+    /// <summary>The range faulted.</summary>
+    public HmmRange Range { get; }
+
+    /// <summary>The policy, or null for the regular VMA.</summary>
+    public UffdFaultPolicy? Policy { get; }
+
+    /// <summary>The byte every page should hold after a fault (0 for the regular VMA).</summary>
+    public byte Fill { get; }
+
+    /// <summary>The driver loop over the whole range.</summary>
+    /// <returns>0 or hmm_range_fault's error.</returns>
+    public int Fault() => HmmDriverLoop.Run(Range, _ops.DriverLock, 60_000);
+
+    /// <summary>MADV_DONTNEED over the range, so it can be faulted again.</summary>
+    public void Empty() => Mm.Madvise(Range.Start, Range.End - Range.Start, Advice.DontNeed).ThrowIfError();
+
+    /// <summary>True when every page is valid, writable and holds <see cref="Fill"/> (first and last byte checked).</summary>
+    public bool Verify()
+    {
+        foreach (ulong word in Range.HmmPfns)
+        {
+            var p = new HmmPfn(word);
+            if (!p.IsValid || !p.IsWritable)
+            {
+                return false;
+            }
+
+            Span<byte> frame = Mm.Memory.Frame(p.Pfn);
+            if (frame[0] != Fill || frame[^1] != Fill)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _monitor?.Dispose();
+        _ctx?.Dispose();
+        Mm.Dispose();
+    }
+}
