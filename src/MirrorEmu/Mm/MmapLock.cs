@@ -155,13 +155,11 @@ public sealed class MmapLock
     {
         Debug.Assert(IsWriteLocked, "mmap write unlock without a write hold");
         Interlocked.Increment(ref _sequence);
-        long s = Interlocked.And(ref _state, ~WriterHeld) & ~WriterHeld;
+        Interlocked.And(ref _state, ~WriterHeld);
         if (Volatile.Read(ref _sleepers) != 0)
         {
             WakeAll();
         }
-
-        _ = s;
     }
 
     /// <summary>mmap_write_downgrade: turns a write hold into a read hold without letting a writer in.</summary>
