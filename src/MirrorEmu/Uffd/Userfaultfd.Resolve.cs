@@ -81,6 +81,7 @@ public sealed partial class Userfaultfd
         ulong end = dst + length;
         int rc = 0;
         bool wp = (mode & UffdCopyMode.WriteProtect) != 0;
+        bool streaming = (length >> PageGeometry.PageShift) >= (ulong)PageCopy.StreamingThresholdPages;
         _mm.MmapLock.ReadLock();
         try
         {
@@ -104,7 +105,7 @@ public sealed partial class Userfaultfd
                 ReadOnlySpan<byte> bytes = kind == FillKind.Copy ? src.Slice((int)(va - dst), (int)(spanEnd - va)) : default;
                 rc = vma.File is not null && (vma.IsShared || kind == FillKind.Continue)
                     ? FillShmem(vma, va, spanEnd, kind, bytes, wp, ref va)
-                    : FillAnon(vma, va, spanEnd, kind, bytes, wp, ref va);
+                    : FillAnon(vma, va, spanEnd, kind, bytes, wp, streaming, ref va);
             }
 
             done = va - dst;
@@ -130,7 +131,13 @@ public sealed partial class Userfaultfd
     }
 
     /// <summary>mfill_atomic_pte_copy / _zeropage for anonymous (and private file) VMAs: one leaf table span.</summary>
-    private unsafe int FillAnon(Vma vma, ulong start, ulong end, FillKind kind, ReadOnlySpan<byte> src, bool wp, ref ulong va)
+    /// <remarks>
+    /// Two passes: first the bytes of every page that is still missing go into fresh frames (streaming
+    /// for large calls, <see cref="PageCopy.StreamingThresholdPages"/>), then one store fence and the
+    /// entries are installed one compare-and-exchange each. Installing right after each page's copy made
+    /// every compare-and-exchange wait for that page's streaming stores to drain.
+    /// </remarks>
+    private unsafe int FillAnon(Vma vma, ulong start, ulong end, FillKind kind, ReadOnlySpan<byte> src, bool wp, bool streaming, ref ulong va)
     {
         ulong[]? leaf = _mm.PageTable.GetOrCreateLeaf(start);
         if (leaf is null)
@@ -139,55 +146,63 @@ public sealed partial class Userfaultfd
         }
 
         PhysicalMemory memory = _mm.Memory;
+        int first = PageGeometry.Index(start, 0);
         int n = (int)((end - start) >> PageGeometry.PageShift);
-        Span<ulong> frames = stackalloc ulong[kind == FillKind.Copy ? n : 0];
-        int got = kind == FillKind.Copy ? memory.TryAllocateBatch(frames) : 0;
-        int used = 0;
         int rc = 0;
-        bool writable = (vma.Flags & VmFlags.Write) != 0 && !wp;
-        for (int i = 0; i < n; i++)
+
+        // Pass 1: how far the missing pages go, and their bytes.
+        int missing = 0;
+        while (missing < n && new Pte(Volatile.Read(ref leaf[first + missing])).IsNoneMostly)
         {
-            ref ulong slot = ref leaf[PageGeometry.Index(start, 0) + i];
+            missing++;
+        }
+
+        if (missing < n)
+        {
+            rc = -Errno.EEXIST;
+        }
+
+        Span<ulong> frames = stackalloc ulong[kind == FillKind.Copy ? missing : 0];
+        int got = kind == FillKind.Copy ? memory.TryAllocateBatch(frames) : missing;
+        if (got < missing)
+        {
+            missing = got;
+            rc = -Errno.ENOMEM;
+        }
+
+        if (kind == FillKind.Copy)
+        {
+            for (int i = 0; i < missing; i++)
+            {
+                PageCopy.CopyToFrame(memory.FramePointer(frames[i]), src.Slice(i * PageGeometry.PageSizeInt, PageGeometry.PageSizeInt), streaming);
+            }
+
+            if (streaming)
+            {
+                PageCopy.Fence();
+            }
+        }
+
+        // Pass 2: install; a page someone filled meanwhile ends the call with -EEXIST.
+        bool writable = (vma.Flags & VmFlags.Write) != 0 && !wp;
+        int installed = 0;
+        for (; installed < missing; installed++)
+        {
+            ref ulong slot = ref leaf[first + installed];
             var old = new Pte(Volatile.Read(ref slot));
-            if (!old.IsNoneMostly)
+            Pte entry = kind == FillKind.Zero
+                ? Pte.Special(PhysicalMemory.ZeroPfn).WithUffdWp(wp)
+                : Pte.Present(frames[installed], writable).WithUffdWp(wp);
+            if (!old.IsNoneMostly || !PageTable.TryUpdate(ref slot, old, entry))
             {
                 rc = -Errno.EEXIST;
                 break;
-            }
-
-            Pte entry;
-            if (kind == FillKind.Zero)
-            {
-                entry = Pte.Special(PhysicalMemory.ZeroPfn).WithUffdWp(wp);
-            }
-            else
-            {
-                if (used == got)
-                {
-                    rc = -Errno.ENOMEM;
-                    break;
-                }
-
-                ulong pfn = frames[used];
-                src.Slice(i * PageGeometry.PageSizeInt, PageGeometry.PageSizeInt).CopyTo(new Span<byte>(memory.FramePointer(pfn), PageGeometry.PageSizeInt));
-                entry = Pte.Present(pfn, writable).WithUffdWp(wp);
-            }
-
-            if (!PageTable.TryUpdate(ref slot, old, entry))
-            {
-                rc = -Errno.EEXIST;
-                break;
-            }
-
-            if (kind == FillKind.Copy)
-            {
-                used++;
             }
 
             va += PageGeometry.PageSize;
         }
 
-        for (int i = used; i < got; i++)
+        for (int i = installed; i < frames.Length && i < got; i++)
         {
             memory.Put(frames[i]);
         }
