@@ -109,6 +109,7 @@ public static class PteScanner
 
     /// <summary>The Vector512 path: 8 PTEs per step.</summary>
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int Scan512(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
     {
         ref ulong pr = ref MemoryMarshal.GetReference(ptes);
@@ -187,6 +188,7 @@ public static class PteScanner
 
     /// <summary>The Vector256 path: 4 PTEs per step.</summary>
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int Scan256(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
     {
         ref ulong pr = ref MemoryMarshal.GetReference(ptes);
@@ -237,6 +239,7 @@ public static class PteScanner
 
     /// <summary>The Vector128 path: 2 PTEs per step.</summary>
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int Scan128(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
     {
         ref ulong pr = ref MemoryMarshal.GetReference(ptes);

@@ -39,6 +39,7 @@ public static class PageCopy
     /// <param name="source">Exactly one page of bytes, any alignment.</param>
     /// <param name="streaming">Use non-temporal stores (call <see cref="Fence"/> before publishing the frame); else an ordinary copy.</param>
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // one-shot CLI runs must not copy with tier-0 vector code
     public static unsafe void CopyToFrame(byte* destination, ReadOnlySpan<byte> source, bool streaming)
     {
         Debug.Assert(source.Length == PageGeometry.PageSizeInt, "one page");
