@@ -86,6 +86,13 @@ public sealed partial class Userfaultfd : IUserfaultHook
         }
 
         bool mustWait = MustWait(vma, address, reason);
+        for (ulong i = 1; !mustWait && i < runPages; i++)
+        {
+            // A run is answered once all of it is filled (the monitor wakes after its last page):
+            // the first page being there already is not enough.
+            mustWait = MustWait(vma, address + (i << PageGeometry.PageShift), reason);
+        }
+
         AddressSpace mm = vma.Mm;
         mm.MmapLock.ReadUnlockForRetry();
         bool woken = true;
