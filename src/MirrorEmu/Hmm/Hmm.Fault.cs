@@ -87,7 +87,7 @@ public static partial class Hmm
         int attempts = 0;
         while (a < run.End)
         {
-            if (!PageNeedsFault(mm, a, write))
+            if (!mm.NeedsFault(a, write))
             {
                 a += PageGeometry.PageSize;
                 attempts = 0;
@@ -104,7 +104,7 @@ public static partial class Hmm
             if (policy == UffdFaultPolicy.RangeEvent && vma.Userfault is Userfaultfd ctx)
             {
                 ulong runEnd = a + PageGeometry.PageSize;
-                while (runEnd < run.End && PageNeedsFault(mm, runEnd, write))
+                while (runEnd < run.End && mm.NeedsFault(runEnd, write))
                 {
                     runEnd += PageGeometry.PageSize;
                 }
@@ -172,17 +172,11 @@ public static partial class Hmm
         return 0;
     }
 
-    private static bool PageNeedsFault(AddressSpace mm, ulong a, bool write)
-    {
-        Pte pte = mm.PageTable.Read(a);
-        return !pte.IsPresent || (write && !pte.IsWritable);
-    }
-
     /// <summary>Pages from <paramref name="a"/> on that no longer need a fault: what one round trip resolved, as the walker sees it.</summary>
     private static long CountPresent(AddressSpace mm, ulong a, ulong end, bool write)
     {
         long n = 0;
-        for (; a < end && !PageNeedsFault(mm, a, write); a += PageGeometry.PageSize)
+        for (; a < end && !mm.NeedsFault(a, write); a += PageGeometry.PageSize)
         {
             n++;
         }

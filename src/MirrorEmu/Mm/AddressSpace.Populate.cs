@@ -133,8 +133,10 @@ public sealed partial class AddressSpace
         return 0;
     }
 
-    /// <summary>True unless the entry at <paramref name="va"/> already allows the access.</summary>
-    private bool NeedsFault(ulong va, bool write)
+    /// <summary>True unless the entry at <paramref name="va"/> already allows the access (present, and writable for a write).</summary>
+    /// <param name="va">A virtual address.</param>
+    /// <param name="write">Whether the access writes.</param>
+    internal bool NeedsFault(ulong va, bool write)
     {
         Pte pte = PageTable.Read(va);
         return !pte.IsPresent || (write && !pte.IsWritable);

@@ -29,18 +29,7 @@ public static class HmmHelpers
         }
     }
 
-    /// <summary>The dmirror loop: retry -EBUSY (bounded), return the first other result.</summary>
-    public static int DriverLoop(HmmRange range, int maxTries = 10_000)
-    {
-        for (int i = 0; i < maxTries; i++)
-        {
-            int rc = FaultOnce(range);
-            if (rc != -Errno.EBUSY && !(rc == 0 && range.Notifier.ReadRetry(range.NotifierSeq)))
-            {
-                return rc;
-            }
-        }
-
-        return -Errno.EBUSY;
-    }
+    /// <summary>The dmirror loop (<see cref="HmmDriverLoop"/>) with the range's own driver lock.</summary>
+    public static int DriverLoop(HmmRange range, int timeoutMs = 60_000) =>
+        HmmDriverLoop.Run(range, ((SeqNotifierOps)range.Notifier.Ops).DriverLock, timeoutMs);
 }
