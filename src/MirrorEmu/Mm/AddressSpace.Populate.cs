@@ -73,10 +73,12 @@ public sealed partial class AddressSpace
                     }
                 }
 
-                // One page through the fault handler.
-                if (!NeedsFault(va, write))
+                // Pages that already allow the access (a userfaultfd monitor's block, say) are skipped a
+                // leaf table at a time; the first one that does not goes through the fault handler.
+                ulong good = SkipGood(va, spanEnd, write);
+                if (good > va)
                 {
-                    va += PageGeometry.PageSize;
+                    va = good;
                     continue;
                 }
 
@@ -131,6 +133,32 @@ public sealed partial class AddressSpace
 
         Counters.Add(MmEvent.PopulatedPages, faulted);
         return 0;
+    }
+
+    /// <summary>The first address of [va, spanEnd) (one leaf table) whose entry does not allow the access; spanEnd if all do.</summary>
+    private ulong SkipGood(ulong va, ulong spanEnd, bool write)
+    {
+        ulong[]? leaf = PageTable.FindLeaf(va);
+        if (leaf is null)
+        {
+            return NeedsFault(va, write) ? va : va + PageGeometry.PageSize; // no table, or a huge mapping
+        }
+
+        int first = PageGeometry.Index(va, 0);
+        int last = first + (int)((spanEnd - va) >> PageGeometry.PageShift);
+        int i = first;
+        while (i < last)
+        {
+            var pte = new Pte(Volatile.Read(ref leaf[i]));
+            if (!pte.IsPresent || (write && !pte.IsWritable))
+            {
+                break;
+            }
+
+            i++;
+        }
+
+        return va + ((ulong)(i - first) << PageGeometry.PageShift);
     }
 
     /// <summary>True unless the entry at <paramref name="va"/> already allows the access (present, and writable for a write).</summary>
