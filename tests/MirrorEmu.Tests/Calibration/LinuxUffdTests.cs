@@ -15,8 +15,11 @@ public class LinuxUffdTests
         nint start = OperatingSystem.IsLinux() ? LinuxUffd.MapAnonymous(length) : 0;
         try
         {
-            using LinuxUffd? uffd = OperatingSystem.IsLinux() ? LinuxUffd.TryOpen(start, length, blockPages, 0x5A, out string why) : null;
-            Assert.SkipUnless(uffd is not null, "the host has no usable userfaultfd");
+            Assert.SkipUnless(OperatingSystem.IsLinux(), "userfaultfd is Linux's");
+            Assert.SkipWhen(LinuxUffd.PopulateWrite(start, (nuint)LinuxUffd.PageSize) == -22, "MADV_POPULATE_WRITE needs Linux 5.14 or later");
+            Assert.Equal(0, LinuxUffd.DontNeed(start, (nuint)LinuxUffd.PageSize));
+            using LinuxUffd? uffd = LinuxUffd.TryOpen(start, length, blockPages, 0x5A, out string why);
+            Assert.SkipUnless(uffd is not null, $"the host has no usable userfaultfd: {why}");
 
             // One round trip per aligned block the range touches (the mapping need not be block aligned).
             long blockBytes = (long)blockPages * LinuxUffd.PageSize;
