@@ -145,9 +145,12 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
     public void Dispose()
     {
         _stop = true;
-        _monitor.Join(PollMs * 20);
+        bool joined = _monitor.Join(PollMs * 20);
         CloseOnce();
-        NativeMemory.AlignedFree(_source);
+        if (joined)
+        {
+            NativeMemory.AlignedFree(_source); // else the monitor may still read it: leave it
+        }
     }
 
     /// <summary>Throws if the monitor met an error it could not answer.</summary>
