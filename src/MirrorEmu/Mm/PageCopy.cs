@@ -14,9 +14,10 @@ public static class PageCopy
     /// Hmm/PolicyBenchmarks over 65,536 pages): streaming took RangeEvent from 2.29x to 0.96x and Batched64
     /// from 2.46x to 1.2–2.1x regular populate. On 4,096-page ranges (bench Uffd/UffdRoundTripBenchmarks)
     /// ordinary stores made 64-page blocks 1.6–2x slower than streaming (359–461 against 216–226 ns per
-    /// page), and single pages 25 % faster, so single pages never stream. A streaming store of a non-zero
-    /// page costs about 145 ns on this machine whatever the loop or the source (a source of one page
-    /// mapped many times was tried: no faster). glibc's memcpy makes the same choice by size.
+    /// page), and single pages 25 % faster, so single pages never stream. A streaming copy of a non-zero
+    /// page costs 152–155 ns on this machine, of a zero page 92–108 (bench Mm/PageStoreBenchmarks), so
+    /// a COPY of the monitor's bytes costs more than populate's clear. glibc's memcpy makes the same
+    /// choice by size.
     /// </summary>
     public const int StreamingThresholdPages = 64;
 
