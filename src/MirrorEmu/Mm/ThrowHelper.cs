@@ -6,18 +6,9 @@ namespace MirrorEmu.Mm;
 internal static class ThrowHelper
 {
     [DoesNotReturn]
-    public static void ThrowKernelError(KResult result) => throw new KernelErrorException(result);
-
-    [DoesNotReturn]
     public static void ThrowMemoryFault(ulong address, Signal signal, string reason) =>
         throw new MemoryFaultException(address, signal, reason);
 
     [DoesNotReturn]
-    public static void ThrowArgument(string name, string message) => throw new ArgumentException(message, name);
-
-    [DoesNotReturn]
     public static void ThrowDisposed(string what) => throw new ObjectDisposedException(what);
-
-    [DoesNotReturn]
-    public static void ThrowInvalidOperation(string message) => throw new InvalidOperationException(message);
 }

@@ -86,12 +86,12 @@ public sealed class MmuNotifierSubscriptions
         ArgumentNullException.ThrowIfNull(subscription);
         if (length == 0 || start + (length - 1) < start)
         {
-            return -Mm.Errno.EOVERFLOW;
+            return -Errno.EOVERFLOW;
         }
 
         if (subscription.Subscriptions is not null)
         {
-            return -Mm.Errno.EINVAL;
+            return -Errno.EINVAL;
         }
 
         subscription.Start = start;
@@ -144,7 +144,7 @@ public sealed class MmuNotifierSubscriptions
         {
             if (!ReferenceEquals(subscription.Subscriptions, this))
             {
-                return -Mm.Errno.EINVAL;
+                return -Errno.EINVAL;
             }
 
             if (IsInvalidating)
@@ -193,7 +193,7 @@ public sealed class MmuNotifierSubscriptions
     public ulong ReadBegin(MmuIntervalNotifier subscription, int timeoutMs = Timeout.Infinite, CancellationToken cancellation = default)
     {
         int rc = TryReadBegin(subscription, out ulong seq, timeoutMs, cancellation);
-        if (rc == -Mm.Errno.EINTR)
+        if (rc == -Errno.EINTR)
         {
             throw new OperationCanceledException(cancellation);
         }
@@ -286,7 +286,7 @@ public sealed class MmuNotifierSubscriptions
 
                 Stats.Increment(NotifierStat.WouldBlock);
                 InvEnd();
-                return -Mm.Errno.EAGAIN;
+                return -Errno.EAGAIN;
             }
         }
 
@@ -349,7 +349,7 @@ public sealed class MmuNotifierSubscriptions
             {
                 if (cancellation.IsCancellationRequested)
                 {
-                    return -Mm.Errno.EINTR;
+                    return -Errno.EINTR;
                 }
 
                 if (deadline == long.MaxValue)
@@ -361,7 +361,7 @@ public sealed class MmuNotifierSubscriptions
                 long left = deadline - Environment.TickCount64;
                 if (left <= 0)
                 {
-                    return -Mm.Errno.EBUSY;
+                    return -Errno.EBUSY;
                 }
 
                 Monitor.Wait(_lock, (int)Math.Min(left, int.MaxValue));

@@ -1,4 +1,4 @@
-namespace MirrorEmu.Mm;
+namespace MirrorEmu;
 
 /// <summary>
 /// The result of a kernel-style call: 0 or a negated errno (<see cref="Errno"/>), plus, on an
@@ -35,9 +35,12 @@ public readonly struct KResult : IEquatable<KResult>
     {
         if (Code != 0)
         {
-            ThrowHelper.ThrowKernelError(this);
+            Throw(this);
         }
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void Throw(KResult result) => throw new KernelErrorException(result);
 
     /// <inheritdoc/>
     public bool Equals(KResult other) => Code == other.Code;

@@ -1,4 +1,4 @@
-namespace MirrorEmu.Mm;
+namespace MirrorEmu;
 
 /// <summary>
 /// The Linux error numbers that MirrorEmu's kernel-style APIs return, negated as the kernel
