@@ -55,14 +55,14 @@ public class PolicyBenchmarks
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = PageCount)]
-    public int Regular() => _regular.Fault();
+    public int Regular() => _regular.Fault().Code;
 
     [Benchmark(OperationsPerInvoke = PageCount)]
-    public int SinglePage() => _single.Fault();
+    public int SinglePage() => _single.Fault().Code;
 
     [Benchmark(OperationsPerInvoke = PageCount)]
-    public int Batched64() => _batched.Fault();
+    public int Batched64() => _batched.Fault().Code;
 
     [Benchmark(OperationsPerInvoke = PageCount)]
-    public int RangeEvent() => _rangeEvent.Fault();
+    public int RangeEvent() => _rangeEvent.Fault().Code;
 }

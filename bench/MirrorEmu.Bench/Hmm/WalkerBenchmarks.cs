@@ -92,7 +92,7 @@ public class RangeWalkBenchmarks
         _mm.MmapLock.ReadLock();
         try
         {
-            return MirrorEmu.Hmm.Hmm.RangeFault(_range);
+            return HmmFault.RangeFault(_range).Code;
         }
         finally
         {

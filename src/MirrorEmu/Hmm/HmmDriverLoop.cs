@@ -13,10 +13,16 @@ public static class HmmDriverLoop
     /// <summary>Runs the loop until hmm_range_fault succeeds with an unchanged sequence, fails, or the budget runs out.</summary>
     /// <param name="range">The range (its notifier inserted).</param>
     /// <param name="driverLock">The lock the invalidate callback takes around SetSeq.</param>
-    /// <param name="timeoutMs">The budget in milliseconds (the kernel driver uses <see cref="Hmm.DefaultTimeoutMs"/>).</param>
+    /// <param name="timeoutMs">The budget in milliseconds (the kernel driver uses <see cref="HmmFault.DefaultTimeoutMs"/>).</param>
     /// <param name="whileLocked">Called under the driver lock once the result is known to be current (where a driver updates its device page table); may be null.</param>
     /// <returns>0; -EBUSY when the budget ran out; or hmm_range_fault's error.</returns>
-    public static int Run(HmmRange range, object driverLock, int timeoutMs, Action<HmmRange>? whileLocked = null)
+    public static KResult Run(HmmRange range, DriverLock driverLock, int timeoutMs, Action<HmmRange>? whileLocked = null)
+    {
+        int rc = RunCore(range, driverLock, timeoutMs, whileLocked);
+        return rc == 0 ? KResult.Ok : KResult.Error(-rc, $"hmm driver loop [0x{range.Start:X16}, 0x{range.End:X16}): {range.FailReason ?? (rc == -Errno.EBUSY ? $"the range kept changing for {timeoutMs} ms" : Errno.Name(rc))}");
+    }
+
+    private static int RunCore(HmmRange range, DriverLock driverLock, int timeoutMs, Action<HmmRange>? whileLocked)
     {
         AddressSpace mm = range.Mm;
         long deadline = Environment.TickCount64 + timeoutMs;
@@ -39,7 +45,7 @@ public static class HmmDriverLoop
             mm.MmapLock.ReadLock();
             try
             {
-                rc = Hmm.RangeFault(range);
+                rc = HmmFault.RangeFaultCore(range);
             }
             finally
             {
@@ -56,7 +62,7 @@ public static class HmmDriverLoop
                 return rc;
             }
 
-            lock (driverLock)
+            using (driverLock.Hold())
             {
                 if (range.Notifier.ReadRetry(range.NotifierSeq))
                 {

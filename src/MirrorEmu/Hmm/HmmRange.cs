@@ -76,6 +76,9 @@ public sealed class HmmRange
     /// <summary>What the calls on this range did, added up (reset it for per-call figures).</summary>
     public HmmFaultStats Stats { get; } = new();
 
+    /// <summary>Why the last call failed (set with its error code), or null.</summary>
+    internal string? FailReason { get; set; }
+
     /// <summary>Scratch list of runs to fault, reused across calls so a walk allocates nothing.</summary>
     internal List<FaultRun> Runs { get; } = [];
 
@@ -87,7 +90,7 @@ public sealed class HmmRange
 /// <summary>A run of pages the walk decided to fault: [Start, End) in one VMA, with the fault bits required.</summary>
 internal readonly record struct FaultRun(ulong Start, ulong End, NeedFault Required, Vma Vma);
 
-/// <summary>Counters of hmm_range_fault calls on one range (see <see cref="Telemetry.HmmStat"/> for their meaning).</summary>
+/// <summary>Counters of hmm_range_fault calls on one range .</summary>
 public sealed class HmmFaultStats
 {
     /// <summary>Histogram buckets of pages per round trip: bucket k holds [2^k, 2^(k+1)).</summary>

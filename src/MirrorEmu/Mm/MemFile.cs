@@ -52,7 +52,7 @@ public sealed class MemFile : IDisposable
     {
         get
         {
-            lock (_lock)
+            using (new RankedMonitor(_lock, LockRank.PageCache))
             {
                 int n = 0;
                 foreach (ulong p in _pages)
@@ -70,7 +70,7 @@ public sealed class MemFile : IDisposable
     /// <param name="pfn">The frame.</param>
     public bool TryFindPage(ulong index, out ulong pfn)
     {
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.PageCache))
         {
             ulong slot = index < (ulong)_pages.LongLength ? _pages[index] : 0;
             pfn = slot - 1;
@@ -84,7 +84,7 @@ public sealed class MemFile : IDisposable
     /// <returns>False at the pool's limit.</returns>
     public bool TryGetOrCreatePage(ulong index, out ulong pfn)
     {
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.PageCache))
         {
             ThrowIfDisposed();
             if (_pages[index] != 0)
@@ -112,7 +112,7 @@ public sealed class MemFile : IDisposable
     /// <returns>False if the index was already cached (the caller still owns the frame).</returns>
     internal bool TryAddPage(ulong index, ulong pfn)
     {
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.PageCache))
         {
             ThrowIfDisposed();
             if (_pages[index] != 0)
@@ -193,7 +193,7 @@ public sealed class MemFile : IDisposable
     /// <summary>Drops the page cache's references; frames still mapped stay until unmapped.</summary>
     public void Dispose()
     {
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.PageCache))
         {
             if (_disposed)
             {

@@ -53,7 +53,8 @@ public sealed class MmapLock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void ReadLock()
     {
-        if (!TryReadLock())
+        LockOrder.Acquiring(LockRank.MmapLock, this);
+        if (!TryAcquireRead())
         {
             ReadLockSlow(Timeout.Infinite, CancellationToken.None);
         }
@@ -64,23 +65,48 @@ public sealed class MmapLock
     /// <returns>0, or -EINTR when cancelled first.</returns>
     public int ReadLockKillable(CancellationToken cancellation)
     {
-        if (TryReadLock())
+        LockOrder.Acquiring(LockRank.MmapLock, this);
+        if (TryAcquireRead() || ReadLockSlow(Timeout.Infinite, cancellation))
         {
             return 0;
         }
 
-        return ReadLockSlow(Timeout.Infinite, cancellation) ? 0 : -Errno.EINTR;
+        LockOrder.Released(LockRank.MmapLock, this);
+        return -Errno.EINTR;
     }
 
     /// <summary>Read lock with a limit.</summary>
     /// <param name="timeoutMs">Milliseconds to wait at most.</param>
     /// <returns>False if the time ran out.</returns>
-    public bool TryReadLock(int timeoutMs) => TryReadLock() || ReadLockSlow(timeoutMs, CancellationToken.None);
+    public bool TryReadLock(int timeoutMs)
+    {
+        LockOrder.Acquiring(LockRank.MmapLock, this);
+        if (TryAcquireRead() || ReadLockSlow(timeoutMs, CancellationToken.None))
+        {
+            return true;
+        }
+
+        LockOrder.Released(LockRank.MmapLock, this);
+        return false;
+    }
 
     /// <summary>mmap_read_trylock: no wait.</summary>
     /// <returns>True if the lock is now held for read.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryReadLock()
+    {
+        if (TryAcquireRead())
+        {
+            LockOrder.Acquiring(LockRank.MmapLock, this, tryLock: true);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>The read fast path: one compare-and-exchange, no lock-order bookkeeping.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryAcquireRead()
     {
         long s = Volatile.Read(ref _state);
         if ((s & (WriterHeld | WaitingMask)) == 0 && Interlocked.CompareExchange(ref _state, s + 1, s) == s)
@@ -96,6 +122,7 @@ public sealed class MmapLock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void ReadUnlock()
     {
+        LockOrder.Released(LockRank.MmapLock, this);
         long s = Interlocked.Decrement(ref _state);
         Debug.Assert((s & ReaderMask) != ReaderMask, "mmap read unlock without a read hold");
         if (Volatile.Read(ref _sleepers) != 0 && (s & ReaderMask) == 0)
@@ -114,6 +141,7 @@ public sealed class MmapLock
     /// <summary>mmap_write_lock: waits as long as it takes.</summary>
     public void WriteLock()
     {
+        LockOrder.Acquiring(LockRank.MmapLock, this);
         if (Interlocked.CompareExchange(ref _state, WriterHeld, 0) == 0)
         {
             _counters.Increment(MmEvent.LockWriteAcquisitions);
@@ -128,13 +156,20 @@ public sealed class MmapLock
     /// <returns>0, or -EINTR when cancelled first.</returns>
     public int WriteLockKillable(CancellationToken cancellation)
     {
+        LockOrder.Acquiring(LockRank.MmapLock, this);
         if (Interlocked.CompareExchange(ref _state, WriterHeld, 0) == 0)
         {
             _counters.Increment(MmEvent.LockWriteAcquisitions);
             return 0;
         }
 
-        return WriteLockSlow(Timeout.Infinite, cancellation) ? 0 : -Errno.EINTR;
+        if (WriteLockSlow(Timeout.Infinite, cancellation))
+        {
+            return 0;
+        }
+
+        LockOrder.Released(LockRank.MmapLock, this);
+        return -Errno.EINTR;
     }
 
     /// <summary>mmap_write_trylock.</summary>
@@ -143,6 +178,7 @@ public sealed class MmapLock
     {
         if (Interlocked.CompareExchange(ref _state, WriterHeld, 0) == 0)
         {
+            LockOrder.Acquiring(LockRank.MmapLock, this, tryLock: true);
             _counters.Increment(MmEvent.LockWriteAcquisitions);
             return true;
         }
@@ -154,6 +190,7 @@ public sealed class MmapLock
     public void WriteUnlock()
     {
         Debug.Assert(IsWriteLocked, "mmap write unlock without a write hold");
+        LockOrder.Released(LockRank.MmapLock, this);
         Interlocked.Increment(ref _sequence);
         Interlocked.And(ref _state, ~WriterHeld);
         if (Volatile.Read(ref _sleepers) != 0)
@@ -194,7 +231,7 @@ public sealed class MmapLock
         for (int i = 0; i < 20; i++)
         {
             spin.SpinOnce(sleep1Threshold: -1);
-            if (TryReadLock())
+            if (TryAcquireRead())
             {
                 return true;
             }
@@ -207,7 +244,7 @@ public sealed class MmapLock
             Interlocked.Increment(ref _sleepers);
             try
             {
-                while (!TryReadLock())
+                while (!TryAcquireRead())
                 {
                     if (cancellation.IsCancellationRequested || !WaitGate(deadline))
                     {

@@ -165,7 +165,7 @@ public sealed class PageTable
             return null;
         }
 
-        lock (pmd)
+        using (new RankedMonitor(pmd, LockRank.PageTable))
         {
             leaf = pmd.Leaves[index];
             if (leaf is not null)
@@ -193,7 +193,7 @@ public sealed class PageTable
     {
         PmdTable pmd = GetOrCreatePmdTable(va);
         int index = PageGeometry.Index(va, 1);
-        lock (pmd)
+        using (new RankedMonitor(pmd, LockRank.PageTable))
         {
             if (pmd.Leaves[index] is not null || pmd.Huge[index] != 0)
             {
@@ -218,7 +218,7 @@ public sealed class PageTable
         }
 
         int index = PageGeometry.Index(va, 1);
-        lock (pmd)
+        using (new RankedMonitor(pmd, LockRank.PageTable))
         {
             if (pmd.Huge[index] != expected.Value)
             {
@@ -243,7 +243,7 @@ public sealed class PageTable
         }
 
         int index = PageGeometry.Index(va, 1);
-        lock (pmd)
+        using (new RankedMonitor(pmd, LockRank.PageTable))
         {
             var huge = new Pte(pmd.Huge[index]);
             if (huge.IsNone)
@@ -278,7 +278,7 @@ public sealed class PageTable
         }
 
         int index = PageGeometry.Index(va, 1);
-        lock (pmd)
+        using (new RankedMonitor(pmd, LockRank.PageTable))
         {
             if (pmd.Leaves[index] is not null)
             {

@@ -87,7 +87,7 @@ public sealed unsafe class PhysicalMemory : IDisposable
     {
         get
         {
-            lock (_lock)
+            using (new RankedMonitor(_lock, LockRank.FramePool))
             {
                 return (long)_nextFresh - 1 - _freeCount;
             }
@@ -137,7 +137,7 @@ public sealed unsafe class PhysicalMemory : IDisposable
     {
         ThrowIfDisposed();
         int n = 0;
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.FramePool))
         {
             int fromQueue = (int)Math.Min(_freeCount, pfns.Length);
             while (n < fromQueue)
@@ -172,7 +172,7 @@ public sealed unsafe class PhysicalMemory : IDisposable
     public bool TryAllocateHuge(out ulong basePfn)
     {
         ThrowIfDisposed();
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.FramePool))
         {
             ulong aligned = (_nextFresh + HugeFrames - 1) & ~(HugeFrames - 1);
             if (aligned + HugeFrames > _maxFrames)
@@ -251,7 +251,7 @@ public sealed unsafe class PhysicalMemory : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.FramePool))
         {
             if (_disposed)
             {
@@ -274,7 +274,7 @@ public sealed unsafe class PhysicalMemory : IDisposable
     private void Free(ulong pfn)
     {
         Volatile.Write(ref CountRef(pfn), 0);
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.FramePool))
         {
             PushFree(pfn);
         }

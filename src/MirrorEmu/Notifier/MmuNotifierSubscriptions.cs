@@ -37,7 +37,7 @@ public sealed class MmuNotifierSubscriptions
     {
         get
         {
-            lock (_lock)
+            using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
             {
                 return _invalidateSeq;
             }
@@ -49,7 +49,7 @@ public sealed class MmuNotifierSubscriptions
     {
         get
         {
-            lock (_lock)
+            using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
             {
                 return _itree.Count;
             }
@@ -61,7 +61,7 @@ public sealed class MmuNotifierSubscriptions
     {
         get
         {
-            lock (_lock)
+            using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
             {
                 return _activeInvalidateRanges;
             }
@@ -96,7 +96,7 @@ public sealed class MmuNotifierSubscriptions
 
         subscription.Start = start;
         subscription.Last = start + (length - 1);
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
         {
             subscription.Subscriptions = this;
             if (_activeInvalidateRanges != 0)
@@ -140,7 +140,7 @@ public sealed class MmuNotifierSubscriptions
     {
         ArgumentNullException.ThrowIfNull(subscription);
         ulong seq = 0;
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
         {
             if (!ReferenceEquals(subscription.Subscriptions, this))
             {
@@ -215,7 +215,7 @@ public sealed class MmuNotifierSubscriptions
     public int TryReadBegin(MmuIntervalNotifier subscription, out ulong seq, int timeoutMs = Timeout.Infinite, CancellationToken cancellation = default)
     {
         bool isInvalidating;
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
         {
             seq = subscription.InvalidateSeq;
             isInvalidating = seq == _invalidateSeq;
@@ -244,7 +244,7 @@ public sealed class MmuNotifierSubscriptions
         Events.Increment(range.Event);
         if (range.End <= range.Start)
         {
-            lock (_lock)
+            using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
             {
                 _activeInvalidateRanges++;
             }
@@ -255,7 +255,7 @@ public sealed class MmuNotifierSubscriptions
         ulong last = IntervalTree.ToLast(range.End);
         IntervalTreeNode? node;
         ulong curSeq;
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
         {
             _activeInvalidateRanges++;
             node = _itree.IterFirst(range.Start, last);
@@ -309,7 +309,7 @@ public sealed class MmuNotifierSubscriptions
 
     private void InvEnd()
     {
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
         {
             if (--_activeInvalidateRanges != 0 || !IsInvalidating)
             {
@@ -343,7 +343,7 @@ public sealed class MmuNotifierSubscriptions
         using CancellationTokenRegistration reg = cancellation.CanBeCanceled
             ? cancellation.UnsafeRegister(static l => { lock (l!) { Monitor.PulseAll(l); } }, _lock)
             : default;
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
         {
             while (_invalidateSeq == seq)
             {
@@ -378,7 +378,7 @@ public sealed class MmuNotifierSubscriptions
     /// <returns>How many overlap.</returns>
     public int FindOverlaps(ulong start, ulong end, Span<MmuIntervalNotifier> destination)
     {
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
         {
             return _itree.FindOverlaps(start, end, destination);
         }

@@ -10,7 +10,7 @@ public sealed class SeqNotifierOps : IMmuIntervalNotifierOps
     private long _invalidations;
 
     /// <summary>The driver lock: take it around <see cref="MmuIntervalNotifier.ReadRetry"/>.</summary>
-    public object DriverLock { get; } = new();
+    public DriverLock DriverLock { get; } = new("SeqNotifierOps driver lock");
 
     /// <summary>Callbacks so far.</summary>
     public long Invalidations => Interlocked.Read(ref _invalidations);
@@ -19,14 +19,16 @@ public sealed class SeqNotifierOps : IMmuIntervalNotifierOps
     public bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
     {
         Interlocked.Increment(ref _invalidations);
-        if (!range.Blockable && !Monitor.TryEnter(DriverLock))
+        if (!range.Blockable)
         {
-            return false;
+            if (!DriverLock.TryEnter())
+            {
+                return false;
+            }
         }
-
-        if (range.Blockable)
+        else
         {
-            Monitor.Enter(DriverLock);
+            DriverLock.Enter();
         }
 
         try
@@ -35,7 +37,7 @@ public sealed class SeqNotifierOps : IMmuIntervalNotifierOps
         }
         finally
         {
-            Monitor.Exit(DriverLock);
+            DriverLock.Exit();
         }
 
         return true;

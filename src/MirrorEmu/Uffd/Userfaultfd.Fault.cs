@@ -71,7 +71,7 @@ public sealed partial class Userfaultfd : IUserfaultHook
 
         bool noWait = (flags & FaultFlags.RetryNoWait) != 0;
         UffdWaiter waiter;
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             waiter = _pool.Count > 0 ? _pool.Pop() : new UffdWaiter();
             waiter.Reset(msg, noWait);
@@ -104,7 +104,7 @@ public sealed partial class Userfaultfd : IUserfaultHook
         }
 
         int outcome;
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             outcome = waiter.Outcome;
             if (outcome == 0)
@@ -152,7 +152,7 @@ public sealed partial class Userfaultfd : IUserfaultHook
         int woken = 0;
         long now = Stopwatch.GetTimestamp();
         long nanos = 0;
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             woken += WakeList(_pending, start, end, outcome, now, ref nanos);
             woken += WakeList(_waiting, start, end, outcome, now, ref nanos);
@@ -199,7 +199,7 @@ public sealed partial class Userfaultfd : IUserfaultHook
 
         // dup_userfaultfd: one new context per parent context and child, announced once.
         Userfaultfd? childCtx;
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             if (!_forkChildren.TryGetValue(child, out childCtx))
             {

@@ -52,7 +52,7 @@ public sealed partial class Userfaultfd
         using CancellationTokenRegistration reg = cancellation.CanBeCanceled
             ? cancellation.UnsafeRegister(static o => { lock (o!) { Monitor.PulseAll(o); } }, _lock)
             : default;
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             while (true)
             {
@@ -95,7 +95,7 @@ public sealed partial class Userfaultfd
 
     private bool TryTake(Span<UffdMsg> messages, out int count)
     {
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             return TakeLocked(messages, out count);
         }
@@ -128,7 +128,7 @@ public sealed partial class Userfaultfd
 
     private void QueueEvent(UffdMsg msg)
     {
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             QueueEventLocked(msg);
         }

@@ -229,7 +229,7 @@ public sealed partial class Userfaultfd : IDisposable
         }
 
         WakeRange(0, ulong.MaxValue, outcome: 1);
-        lock (_lock)
+        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             Monitor.PulseAll(_lock);
         }

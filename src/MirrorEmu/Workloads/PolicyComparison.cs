@@ -113,7 +113,7 @@ public static class PolicyComparison
     {
         using var scenario = new PolicyScenario(memory, o.Pages, policy, (byte)(1 + (o.Seed % 255)), o.MonitorBatch);
         long t0 = Stopwatch.GetTimestamp();
-        int rc = scenario.Fault();
+        KResult rc = scenario.Fault();
         double ns = Stopwatch.GetElapsedTime(t0).TotalNanoseconds;
         HmmFaultStats stats = scenario.Range.Stats;
         return new PolicyComparisonRow
@@ -127,8 +127,8 @@ public static class PolicyComparison
             Walks = stats.Walks,
             LockDrops = stats.LockDrops,
             NsPerPage = ns / o.Pages,
-            Error = rc == 0 ? null : Errno.Name(rc),
-            Verified = rc == 0 && scenario.Verify(),
+            Error = rc.IsOk ? null : Errno.Name(rc.Code),
+            Verified = rc.IsOk && scenario.Verify(),
         };
     }
 }

@@ -71,7 +71,7 @@ public sealed class PolicyScenario : IDisposable
 
     /// <summary>The driver loop over the whole range.</summary>
     /// <returns>0 or hmm_range_fault's error.</returns>
-    public int Fault() => HmmDriverLoop.Run(Range, _ops.DriverLock, 60_000);
+    public KResult Fault() => HmmDriverLoop.Run(Range, _ops.DriverLock, 60_000);
 
     /// <summary>MADV_DONTNEED over the range, so it can be faulted again.</summary>
     public void Empty() => Mm.Madvise(Range.Start, Range.End - Range.Start, Advice.DontNeed).ThrowIfError();

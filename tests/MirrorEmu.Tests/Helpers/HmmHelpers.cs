@@ -21,7 +21,7 @@ public static class HmmHelpers
         range.Mm.MmapLock.ReadLock();
         try
         {
-            return global::MirrorEmu.Hmm.Hmm.RangeFault(range);
+            return HmmFault.RangeFault(range).Code;
         }
         finally
         {
@@ -31,5 +31,5 @@ public static class HmmHelpers
 
     /// <summary>The dmirror loop (<see cref="HmmDriverLoop"/>) with the range's own driver lock.</summary>
     public static int DriverLoop(HmmRange range, int timeoutMs = 60_000) =>
-        HmmDriverLoop.Run(range, ((SeqNotifierOps)range.Notifier.Ops).DriverLock, timeoutMs);
+        HmmDriverLoop.Run(range, ((SeqNotifierOps)range.Notifier.Ops).DriverLock, timeoutMs).Code;
 }

@@ -87,7 +87,7 @@ public class RangeFaultStressTests
             int rc;
             try
             {
-                rc = global::MirrorEmu.Hmm.Hmm.RangeFault(range);
+                rc = HmmFault.RangeFault(range).Code;
             }
             finally
             {
@@ -108,7 +108,7 @@ public class RangeFaultStressTests
                 continue;
             }
 
-            lock (ops.DriverLock)
+            using (ops.DriverLock.Hold())
             {
                 if (notifier.ReadRetry(range.NotifierSeq))
                 {

@@ -143,7 +143,7 @@ public class RangeFaultTests
         mm.MmapLock.ReadLock();
         try
         {
-            Assert.Equal(-Errno.EBUSY, global::MirrorEmu.Hmm.Hmm.RangeFault(r));
+            Assert.Equal(-Errno.EBUSY, HmmFault.RangeFault(r).Code);
         }
         finally
         {
@@ -290,11 +290,11 @@ public class RangeFaultTests
         using var mm = new AddressSpace();
         ulong a = Pages.MapAnon(mm, 4);
         HmmRange r = NewRange(mm, a, 4);
-        Assert.Equal(0, global::MirrorEmu.Hmm.Hmm.RangeFaultUnlocked(r, global::MirrorEmu.Hmm.Hmm.DefaultTimeoutMs, TestContext.Current.CancellationToken));
+        Assert.Equal(0, HmmFault.RangeFaultUnlocked(r, HmmFault.DefaultTimeoutMs, TestContext.Current.CancellationToken).Code);
         Assert.All(r.HmmPfns, v => Assert.True(new HmmPfn(v).IsValid));
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        Assert.Equal(-Errno.EINTR, global::MirrorEmu.Hmm.Hmm.RangeFaultUnlocked(r, 0, cts.Token));
+        Assert.Equal(-Errno.EINTR, HmmFault.RangeFaultUnlocked(r, 0, cts.Token).Code);
         Assert.False(mm.MmapLock.IsLocked);
     }
 

@@ -60,10 +60,13 @@ public class MmapLockTests
     public void KillableWaitEndsWithEintrOnCancellation()
     {
         MmapLock l = NewLock();
-        l.WriteLock();
+        var writer = new Thread(() => l.WriteLock()); // held by another thread, as a reader waiting for a writer finds it
+        writer.Start();
+        writer.Join();
         using var cts = new CancellationTokenSource(50);
         Assert.Equal(-Errno.EINTR, l.ReadLockKillable(cts.Token));
         Assert.False(l.TryReadLock(10));
+        Assert.Empty(LockOrder.HeldByCurrentThread()); // the failed waits hold nothing
         l.WriteUnlock();
         Assert.Equal(0, l.ReadLockKillable(CancellationToken.None));
         l.ReadUnlock();

@@ -2,7 +2,7 @@ using MirrorEmu.Mm;
 
 namespace MirrorEmu.Hmm;
 
-public static partial class Hmm
+public static partial class HmmFault
 {
     /// <summary>A walk could not go on collecting: the runs so far are faulted, then the re-walk meets the obstacle.</summary>
     private const int Stop = 2;

@@ -4,7 +4,7 @@ using MirrorEmu.Uffd;
 
 namespace MirrorEmu.Hmm;
 
-public static partial class Hmm
+public static partial class HmmFault
 {
     /// <summary>Faults on one page that did not make it present, before the call gives up with -EBUSY (a released
     /// userfaultfd whose registration is not gone yet, a migration that never ends).</summary>
@@ -19,7 +19,6 @@ public static partial class Hmm
     {
         List<FaultRun> runs = range.Runs;
         range.Stats.FaultRuns += runs.Count;
-        Totals.Add(HmmStat.FaultRuns, runs.Count);
         foreach (FaultRun run in runs)
         {
             if ((run.Required & NeedFault.WriteFault) != 0 && (run.Vma.Flags & VmFlags.Write) == 0)
@@ -37,7 +36,6 @@ public static partial class Hmm
             {
                 // A fault dropped the lock and the VMAs changed meanwhile: the remaining runs are stale.
                 range.Stats.EbusyRestarts++;
-                Totals.Increment(HmmStat.EbusyRestarts);
                 return -Errno.EBUSY;
             }
 
@@ -59,7 +57,6 @@ public static partial class Hmm
     {
         int rc = range.Mm.FaultRangeLocked(run.Start, run.End, write, FaultFlags.Remote, out long faulted);
         range.Stats.PagesFaulted += faulted;
-        Totals.Add(HmmStat.PagesFaulted, faulted);
         return rc switch
         {
             0 => 0,
@@ -120,15 +117,11 @@ public static partial class Hmm
             {
                 // The monitor round trip dropped the lock: take it again.
                 stats.LockDrops++;
-                Totals.Increment(HmmStat.LockDrops);
                 mm.MmapLock.ReadLock();
                 stats.LockRetakes++;
-                Totals.Increment(HmmStat.LockRetakes);
                 long pages = CountPresent(mm, a, run.End, write);
                 stats.CountRoundTrip(pages);
                 stats.PagesFaulted += pages;
-                Totals.Increment(HmmStat.RoundTrips);
-                Totals.Add(HmmStat.PagesFaulted, pages);
                 if (CurrentTask.FatalSignalPending)
                 {
                     return -Errno.EINTR;
@@ -138,7 +131,6 @@ public static partial class Hmm
                 {
                     // The RFC: "the VMA could have changed, so defer retry logic to the caller" — -EBUSY, re-walk from last.
                     stats.EbusyRestarts++;
-                    Totals.Increment(HmmStat.EbusyRestarts);
                     return -Errno.EBUSY;
                 }
 
@@ -154,7 +146,6 @@ public static partial class Hmm
                     if (!ReferenceEquals(again, vma))
                     {
                         stats.EbusyRestarts++;
-                        Totals.Increment(HmmStat.EbusyRestarts);
                         return -Errno.EBUSY; // the layout around the run changed: re-walk
                     }
                 }

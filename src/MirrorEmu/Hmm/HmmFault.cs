@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using MirrorEmu.Mm;
-using MirrorEmu.Telemetry;
 
 namespace MirrorEmu.Hmm;
 
@@ -18,16 +17,13 @@ namespace MirrorEmu.Hmm;
 /// are outputs and the rest are untouched inputs at every return (§1.2).</para>
 /// <para>Split by concern: <c>Hmm.Walk.cs</c> (the page-table walk) and <c>Hmm.Fault.cs</c> (faulting the runs).</para>
 /// </remarks>
-public static partial class Hmm
+public static partial class HmmFault
 {
     /// <summary>HMM_RANGE_DEFAULT_TIMEOUT, in milliseconds.</summary>
     public const int DefaultTimeoutMs = 1000;
 
     /// <summary>The walk collected runs to fault (the 2026 series' HMM_FAULT_PENDING).</summary>
     private const int FaultPending = 1;
-
-    /// <summary>Totals over every call in the process.</summary>
-    public static CounterSet<HmmStat> Totals { get; } = new();
 
     /// <summary>
     /// hmm_range_fault: fills <see cref="HmmRange.HmmPfns"/> with the CPU page table's view of the range,
@@ -40,12 +36,30 @@ public static partial class Hmm
     /// before any fault); -ENOMEM; -EINTR (a fatal signal during a lock-dropping fault).</returns>
     /// <remarks>Call with the mmap read lock held. The SinglePage, Batched and RangeEvent policies let a
     /// userfaultfd fault drop it; they retake it before going on, so it is held again at return.</remarks>
-    public static int RangeFault(HmmRange range)
+    public static KResult RangeFault(HmmRange range)
     {
+        int rc = RangeFaultCore(range);
+        return rc == 0 ? KResult.Ok : Failure(range, "hmm_range_fault", rc);
+    }
+
+    /// <summary>The error result of a call on <paramref name="range"/>: the code, the range and where and why it stopped.</summary>
+    private static KResult Failure(HmmRange range, string call, int rc) =>
+        KResult.Error(-rc, $"{call} [0x{range.Start:X16}, 0x{range.End:X16}): {range.FailReason ?? DefaultReason(rc)}");
+
+    private static string DefaultReason(int rc) => rc switch
+    {
+        -Errno.EBUSY => "the notifier sequence moved (an invalidation hit the range)",
+        -Errno.EINTR => "a fatal signal ended the call",
+        _ => Errno.Name(rc),
+    };
+
+    /// <summary>hmm_range_fault with the kernel's int result; <see cref="HmmRange.FailReason"/> says why on failure.</summary>
+    internal static int RangeFaultCore(HmmRange range)
+    {
+        range.FailReason = null;
         AddressSpace mm = range.Mm;
         mm.MmapLock.DebugAssertLocked();
         range.Stats.Calls++;
-        Totals.Increment(HmmStat.Calls);
         ulong last = range.Start;
         int ret;
         do
@@ -53,12 +67,10 @@ public static partial class Hmm
             if (range.Notifier.CheckRetry(range.NotifierSeq))
             {
                 range.Stats.EbusyReturns++;
-                Totals.Increment(HmmStat.EbusyReturns);
                 return -Errno.EBUSY;
             }
 
             range.Stats.Walks++;
-            Totals.Increment(HmmStat.Walks);
             ret = Walk(range, ref last);
             if (ret == FaultPending)
             {
@@ -79,7 +91,13 @@ public static partial class Hmm
     /// <param name="cancellation">The fatal signal: -EINTR.</param>
     /// <returns>0; -EBUSY (the budget ran out); -EINTR; or RangeFault's errors.</returns>
     /// <remarks>Call without the mmap lock.</remarks>
-    public static int RangeFaultUnlocked(HmmRange range, int timeoutMs, CancellationToken cancellation = default)
+    public static KResult RangeFaultUnlocked(HmmRange range, int timeoutMs, CancellationToken cancellation = default)
+    {
+        int rc = RangeFaultUnlockedCore(range, timeoutMs, cancellation);
+        return rc == 0 ? KResult.Ok : Failure(range, "hmm_range_fault_unlocked", rc);
+    }
+
+    private static int RangeFaultUnlockedCore(HmmRange range, int timeoutMs, CancellationToken cancellation)
     {
         AddressSpace mm = range.Mm;
         long budget = timeoutMs;
@@ -111,7 +129,7 @@ public static partial class Hmm
             int ret;
             try
             {
-                ret = RangeFault(range);
+                ret = RangeFaultCore(range);
             }
             finally
             {
