@@ -134,8 +134,8 @@ public class UffdRoundTripBenchmarks
         ulong total = 0;
         for (ulong at = _direct; at < _direct + Bytes; at += Block)
         {
-            int rc = _directCtx.Copy(at, _directFill.Source(at, Block), UffdCopyMode.None, out ulong copied);
-            if (rc != 0)
+            KResult rc = _directCtx.Copy(at, _directFill.Source(at, Block), UffdCopyMode.None, out ulong copied);
+            if (!rc.IsOk)
             {
                 throw new InvalidOperationException($"UFFDIO_COPY at 0x{at:X}: {rc}");
             }

@@ -1,15 +1,9 @@
 using MirrorEmu.Mm;
-using MirrorEmu.Telemetry;
-using MirrorEmu.Uffd;
 
 namespace MirrorEmu.Hmm;
 
 public static partial class HmmFault
 {
-    /// <summary>Faults on one page that did not make it present, before the call gives up with -EBUSY (a released
-    /// userfaultfd whose registration is not gone yet, a migration that never ends).</summary>
-    private const int MaxAttemptsPerPage = 1000;
-
     /// <summary>
     /// hmm_vma_fault for every collected run: -EPERM first if any run needs a write the VMA forbids,
     /// then regular VMAs in batch and userfaultfd VMAs by the range's policy.
@@ -23,15 +17,15 @@ public static partial class HmmFault
         {
             if ((run.Required & NeedFault.WriteFault) != 0 && (run.Vma.Flags & VmFlags.Write) == 0)
             {
+                range.FailReason = $"a write fault at 0x{run.Start:X16} in a VMA without VM_WRITE";
                 return -Errno.EPERM;
             }
         }
 
         AddressSpace mm = range.Mm;
         long layout = mm.MmapLock.Sequence;
-        for (int i = 0; i < runs.Count; i++)
+        foreach (FaultRun run in runs)
         {
-            FaultRun run = runs[i];
             if (mm.MmapLock.Sequence != layout)
             {
                 // A fault dropped the lock and the VMAs changed meanwhile: the remaining runs are stale.
@@ -55,23 +49,34 @@ public static partial class HmmFault
     /// <summary>A regular VMA: the whole run under this lock hold (empty anonymous entries a leaf table per batch).</summary>
     private static int FaultRegularRun(HmmRange range, FaultRun run, bool write)
     {
-        int rc = range.Mm.FaultRangeLocked(run.Start, run.End, write, FaultFlags.Remote, out long faulted);
+        int rc = range.Mm.FaultRangeLocked(run.Start, run.End, write, FaultFlags.Remote, range.TimeoutMs, out long faulted, out ulong failedAt);
         range.Stats.PagesFaulted += faulted;
+        if (rc == 0)
+        {
+            return 0;
+        }
+
+        range.FailReason = $"faulting [0x{run.Start:X16}, 0x{run.End:X16}) stopped at 0x{failedAt:X16} with {Errno.Name(rc)}";
         return rc switch
         {
-            0 => 0,
             -Errno.ENOMEM => -Errno.ENOMEM,
             -Errno.EINTR => -Errno.EINTR,
+            -Errno.EAGAIN => -Errno.EBUSY, // no progress within the range's timeout
             _ => -Errno.EFAULT, // vm_fault_to_errno(ret, 0): SIGBUS, SIGSEGV and poison are -EFAULT
         };
     }
 
     /// <summary>A VMA registered with userfaultfd (MISSING): the range's <see cref="UffdFaultPolicy"/>.</summary>
+    /// <remarks>
+    /// Every fault goes through <see cref="FaultHandler.HandleMmFaultRun"/> and, after a monitor round trip dropped
+    /// the mmap lock, back through <see cref="AddressSpace.RetakeAfterRetry"/>, as every other fault path does; a page
+    /// that does not become valid within <see cref="HmmRange.TimeoutMs"/> ends the call with -EBUSY naming it.
+    /// </remarks>
     private static int FaultUserfaultRun(HmmRange range, FaultRun run, bool write)
     {
         AddressSpace mm = range.Mm;
         HmmFaultStats stats = range.Stats;
-        Vma vma = run.Vma;
+        Vma? vma = run.Vma;
         UffdFaultPolicy policy = range.UffdPolicy;
         FaultFlags flags = FaultFlags.Remote | (write ? FaultFlags.Write : FaultFlags.None);
         if (policy != UffdFaultPolicy.Unsupported)
@@ -80,51 +85,45 @@ public static partial class HmmFault
             flags |= FaultFlags.AllowRetry | FaultFlags.User | FaultFlags.Killable;
         }
 
+        var retry = new FaultRetry(range.TimeoutMs, mm.Counters);
         ulong a = run.Start;
-        int attempts = 0;
         while (a < run.End)
         {
             if (!mm.NeedsFault(a, write))
             {
                 a += PageGeometry.PageSize;
-                attempts = 0;
                 continue;
             }
 
-            if (++attempts > MaxAttemptsPerPage)
+            if (!retry.Allow(a))
             {
+                range.FailReason = retry.Describe("hmm_range_fault") + " (the userfaultfd monitor did not fill it)";
                 return -Errno.EBUSY;
             }
 
-            long layout = mm.MmapLock.Sequence;
-            VmFault r;
-            if (policy == UffdFaultPolicy.RangeEvent && vma.Userfault is Userfaultfd ctx)
+            ulong pages = 1;
+            if (policy == UffdFaultPolicy.RangeEvent)
             {
-                ulong runEnd = a + PageGeometry.PageSize;
-                while (runEnd < run.End && mm.NeedsFault(runEnd, write))
+                while (a + (pages << PageGeometry.PageShift) < run.End && mm.NeedsFault(a + (pages << PageGeometry.PageShift), write))
                 {
-                    runEnd += PageGeometry.PageSize;
+                    pages++;
                 }
-
-                r = ctx.HandleUserfaultRange(vma, a, (runEnd - a) >> PageGeometry.PageShift, flags, UserfaultReason.Missing);
-            }
-            else
-            {
-                r = FaultHandler.HandleMmFault(vma, a, flags);
             }
 
+            long layout = mm.MmapLock.Sequence;
+            VmFault r = FaultHandler.HandleMmFaultRun(vma!, a, pages, flags);
             if ((r & (VmFault.Retry | VmFault.Completed)) != 0)
             {
-                // The monitor round trip dropped the lock: take it again.
+                // The monitor round trip dropped the lock: take it again, the one way back.
                 stats.LockDrops++;
-                mm.MmapLock.ReadLock();
+                int rc = mm.RetakeAfterRetry(a, layout, ref vma, ref flags);
                 stats.LockRetakes++;
-                long pages = CountPresent(mm, a, run.End, write);
-                stats.CountRoundTrip(pages);
-                stats.PagesFaulted += pages;
-                if (CurrentTask.FatalSignalPending)
+                long resolved = CountPresent(mm, a, run.End, write);
+                stats.CountRoundTrip(resolved);
+                stats.PagesFaulted += resolved;
+                if (rc != 0)
                 {
-                    return -Errno.EINTR;
+                    return rc;
                 }
 
                 if (policy == UffdFaultPolicy.SinglePage)
@@ -134,28 +133,25 @@ public static partial class HmmFault
                     return -Errno.EBUSY;
                 }
 
-                if (mm.MmapLock.Sequence != layout)
+                if (vma is null)
                 {
-                    // fixup_user_fault: the VMA is looked up again after the lock was dropped.
-                    Vma? again = mm.VmaLookup(a);
-                    if (again is null)
-                    {
-                        return -Errno.EFAULT;
-                    }
-
-                    if (!ReferenceEquals(again, vma))
-                    {
-                        stats.EbusyRestarts++;
-                        return -Errno.EBUSY; // the layout around the run changed: re-walk
-                    }
+                    range.FailReason = $"0x{a:X16} was unmapped while the monitor filled it";
+                    return -Errno.EFAULT;
                 }
 
-                flags |= FaultFlags.Tried;
+                if (!ReferenceEquals(vma, run.Vma))
+                {
+                    stats.EbusyRestarts++;
+                    return -Errno.EBUSY; // the layout around the run changed: re-walk
+                }
+
                 continue;
             }
 
             if ((r & VmFault.Error) != 0)
             {
+                range.FailReason = $"the fault at 0x{a:X16} answered {((r & VmFault.Oom) != 0 ? "VM_FAULT_OOM" : (r & VmFault.SigSegv) != 0 ? "VM_FAULT_SIGSEGV" : "VM_FAULT_SIGBUS")}"
+                    + (policy == UffdFaultPolicy.Unsupported ? " (userfaultfd without FAULT_FLAG_ALLOW_RETRY: the Unsupported policy)" : string.Empty);
                 return (r & VmFault.Oom) != 0 ? -Errno.ENOMEM : -Errno.EFAULT;
             }
         }

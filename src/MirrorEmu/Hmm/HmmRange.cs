@@ -1,5 +1,6 @@
 using MirrorEmu.Mm;
 using MirrorEmu.Notifier;
+using MirrorEmu.Telemetry;
 
 namespace MirrorEmu.Hmm;
 
@@ -70,6 +71,11 @@ public sealed class HmmRange
     /// <summary>Which pages a fault covers.</summary>
     public FaultExtent Extent { get; set; } = FaultExtent.Kernel;
 
+    /// <summary>How long one page may go without becoming valid before hmm_range_fault gives up with -EBUSY naming it,
+    /// in milliseconds (a monitor that never fills it, a migration that never ends). Default
+    /// <see cref="HmmFault.DefaultTimeoutMs"/>, as the kernel's HMM_RANGE_DEFAULT_TIMEOUT bounds a driver's retries.</summary>
+    public int TimeoutMs { get; set; } = HmmFault.DefaultTimeoutMs;
+
     /// <summary>How pages of userfaultfd (MISSING) VMAs are faulted.</summary>
     public UffdFaultPolicy UffdPolicy { get; set; } = UffdFaultPolicy.SinglePage;
 
@@ -90,28 +96,27 @@ public sealed class HmmRange
 /// <summary>A run of pages the walk decided to fault: [Start, End) in one VMA, with the fault bits required.</summary>
 internal readonly record struct FaultRun(ulong Start, ulong End, NeedFault Required, Vma Vma);
 
-/// <summary>Counters of hmm_range_fault calls on one range .</summary>
+/// <summary>Counters of hmm_range_fault calls on one range: the one place they are counted. A range is used by one
+/// thread at a time, so they are plain fields.</summary>
 public sealed class HmmFaultStats
 {
-    /// <summary>Histogram buckets of pages per round trip: bucket k holds [2^k, 2^(k+1)).</summary>
-    public const int HistogramBuckets = 20;
-
-    /// <summary>Calls.</summary>
+    /// <summary>hmm_range_fault calls.</summary>
     public long Calls { get; internal set; }
 
-    /// <summary>Walk passes.</summary>
+    /// <summary>Walk passes over the page tables (the first, and each re-walk).</summary>
     public long Walks { get; internal set; }
 
-    /// <summary>Walk restarts caused by a lock-dropping fault returning -EBUSY (SinglePage).</summary>
+    /// <summary>Walk restarts because the fault path dropped the mmap lock and returned -EBUSY (the SinglePage policy), or
+    /// because the VMAs changed while it was dropped.</summary>
     public long EbusyRestarts { get; internal set; }
 
-    /// <summary>Calls that returned -EBUSY because the notifier sequence moved.</summary>
+    /// <summary>Calls that returned -EBUSY to the caller because the notifier sequence moved.</summary>
     public long EbusyReturns { get; internal set; }
 
-    /// <summary>Pages made present or writable by the fault path.</summary>
+    /// <summary>Pages the fault path made present (or writable).</summary>
     public long PagesFaulted { get; internal set; }
 
-    /// <summary>userfaultfd round trips.</summary>
+    /// <summary>userfaultfd round trips: faults that went to the monitor and back (the lock was dropped and retaken).</summary>
     public long RoundTrips { get; internal set; }
 
     /// <summary>mmap lock drops by the fault path.</summary>
@@ -120,23 +125,22 @@ public sealed class HmmFaultStats
     /// <summary>mmap lock retakes by the fault path.</summary>
     public long LockRetakes { get; internal set; }
 
-    /// <summary>Runs handed to the fault path.</summary>
+    /// <summary>Runs of pages handed to the fault path.</summary>
     public long FaultRuns { get; internal set; }
 
-    /// <summary>Round trips by pages they made present, bucketed by powers of two.</summary>
-    public long[] PagesPerRoundTrip { get; } = new long[HistogramBuckets];
+    /// <summary>Round trips by the pages each made valid, bucketed by powers of two.</summary>
+    public PowerOfTwoHistogram PagesPerRoundTrip { get; } = new();
 
     /// <summary>Sets every counter to zero.</summary>
     public void Reset()
     {
         Calls = Walks = EbusyRestarts = EbusyReturns = PagesFaulted = RoundTrips = LockDrops = LockRetakes = FaultRuns = 0;
-        Array.Clear(PagesPerRoundTrip);
+        PagesPerRoundTrip.Clear();
     }
 
     internal void CountRoundTrip(long pages)
     {
         RoundTrips++;
-        int bucket = pages <= 1 ? 0 : Math.Min(HistogramBuckets - 1, 63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)pages));
-        PagesPerRoundTrip[bucket]++;
+        PagesPerRoundTrip.Add(pages);
     }
 }

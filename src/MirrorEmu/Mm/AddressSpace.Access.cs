@@ -4,9 +4,6 @@ namespace MirrorEmu.Mm;
 
 public sealed partial class AddressSpace
 {
-    /// <summary>Faults on one page that returned success without allowing the access, before the access is given up.</summary>
-    private const int MaxCpuRetries = 10_000;
-
     /// <summary>
     /// Reads memory as a CPU would: translates each page through the page table and, where the entry
     /// does not allow the read, faults it in (FAULT_FLAG_USER | ALLOW_RETRY | KILLABLE).
@@ -14,7 +11,8 @@ public sealed partial class AddressSpace
     /// <param name="address">First virtual address (any alignment).</param>
     /// <param name="destination">Where the bytes go.</param>
     /// <exception cref="MemoryFaultException">SIGSEGV (no mapping, or the protection forbids it) or SIGBUS
-    /// (beyond a file's end, userfaultfd SIGBUS, poison, out of memory), naming the address in hex.</exception>
+    /// (beyond a file's end, userfaultfd SIGBUS, poison, out of memory, a fault that made no progress for
+    /// <see cref="FaultRetryTimeoutMs"/>), naming the address in hex; SIGKILL when a fatal signal ended a fault.</exception>
     public void CpuRead(ulong address, Span<byte> destination) => CpuAccess(address, ref MemoryMarshalHelper.AsRef(destination), destination.Length, write: false);
 
     /// <summary>Writes memory as a CPU would, faulting on the way (write faults allocate or break COW).</summary>
@@ -42,6 +40,12 @@ public sealed partial class AddressSpace
         CpuWrite(address, b);
     }
 
+    /// <remarks>
+    /// Each page is copied inside a <see cref="Tlb"/> access section that begins before its entry is read
+    /// and ends after its last byte is copied, so a frame whose entry a racing MADV_DONTNEED or COW break
+    /// clears is put back only after this copy is done (frames are freed late). Faults happen outside
+    /// the section, since a fault may sleep or take locks.
+    /// </remarks>
     private unsafe void CpuAccess(ulong address, ref byte data, int length, bool write)
     {
         ThrowIfDisposed();
@@ -58,13 +62,22 @@ public sealed partial class AddressSpace
         MmapLock.ReadLock();
         try
         {
+            var retry = new FaultRetry(_faultRetryTimeoutMs, Counters);
             int done = 0;
             while (done < length)
             {
                 ulong va = address + (ulong)done;
                 int inPage = (int)(va & PageGeometry.PageMask);
                 int n = Math.Min(length - done, PageGeometry.PageSizeInt - inPage);
-                byte* frame = TranslateForAccess(va, write);
+                Tlb.Slot slot = Tlb.Enter();
+                byte* frame = TryTranslate(va, write);
+                if (frame is null)
+                {
+                    Tlb.Exit(slot);
+                    FaultForAccess(va, write, ref retry);
+                    continue; // translate again: another thread may have changed the entry meanwhile
+                }
+
                 if (write)
                 {
                     Unsafe.CopyBlockUnaligned(ref *(frame + inPage), ref Unsafe.Add(ref data, done), (uint)n);
@@ -74,6 +87,7 @@ public sealed partial class AddressSpace
                     Unsafe.CopyBlockUnaligned(ref Unsafe.Add(ref data, done), ref *(frame + inPage), (uint)n);
                 }
 
+                Tlb.Exit(slot);
                 done += n;
             }
         }
@@ -83,78 +97,82 @@ public sealed partial class AddressSpace
         }
     }
 
-    /// <summary>The frame behind <paramref name="va"/>, faulting until the entry allows the access.
-    /// Called with the read lock held; returns with it held.</summary>
+    /// <summary>The frame behind <paramref name="va"/> if its entry allows the access (setting the dirty bit for a
+    /// write, as the hardware does), else null. Call inside a <see cref="Tlb"/> section.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe byte* TranslateForAccess(ulong va, bool write)
+    private unsafe byte* TryTranslate(ulong va, bool write)
     {
         ulong[]? leaf = PageTable.FindLeaf(va);
-        if (leaf is not null)
+        if (leaf is null)
         {
-            ref ulong slot = ref leaf[PageGeometry.Index(va, 0)];
-            var pte = new Pte(Volatile.Read(ref slot));
-            if (pte.IsPresent && (!write || pte.IsWritable))
-            {
-                if (write && !pte.IsDirty)
-                {
-                    PageTable.TryUpdate(ref slot, pte, pte.WithYoung(write: true)); // the hardware sets D
-                }
-
-                return _memory.FramePointer(pte.Pfn);
-            }
+            return TryTranslateHuge(va, write);
         }
 
-        return FaultForAccess(va, write);
+        ref ulong slot = ref leaf[PageGeometry.Index(va, 0)];
+        var pte = new Pte(Volatile.Read(ref slot));
+        if (!pte.IsPresent || (write && !pte.IsWritable))
+        {
+            return null;
+        }
+
+        if (write && !pte.IsDirty)
+        {
+            PageTable.TryUpdate(ref slot, pte, pte.WithYoung(write: true));
+        }
+
+        return _memory.FramePointer(pte.Pfn);
     }
 
+    /// <summary>The huge-leaf case of <see cref="TryTranslate"/> (no leaf table there).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private unsafe byte* FaultForAccess(ulong va, bool write)
+    private unsafe byte* TryTranslateHuge(ulong va, bool write)
     {
-        FaultFlags flags = FaultFlags.User | FaultFlags.AllowRetry | FaultFlags.Killable | (write ? FaultFlags.Write : FaultFlags.None);
-        for (int attempt = 0; attempt < MaxCpuRetries; attempt++)
+        Pte pte = PageTable.Read(va);
+        return pte.IsPresent && (!write || pte.IsWritable) ? _memory.FramePointer(pte.Pfn) : null;
+    }
+
+    /// <summary>One fault for a CPU access at <paramref name="va"/>; the caller translates again afterwards.
+    /// Called with the read lock held; returns with it held, or throws.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void FaultForAccess(ulong va, bool write, ref FaultRetry retry)
+    {
+        Vma? vma = VmaLookup(va);
+        if (vma is null)
         {
-            Pte pte = PageTable.Read(va);
-            if (pte.IsPresent && (!write || pte.IsWritable))
-            {
-                return _memory.FramePointer(pte.Pfn);
-            }
-
-            Vma? vma = VmaLookup(va);
-            if (vma is null)
-            {
-                ThrowHelper.ThrowMemoryFault(va, Signal.SIGSEGV, "no mapping");
-            }
-
-            if (write ? (vma.Flags & VmFlags.Write) == 0 : (vma.Flags & VmFlags.AccessMask) == 0)
-            {
-                ThrowHelper.ThrowMemoryFault(va, Signal.SIGSEGV, write ? "write to a mapping without PROT_WRITE" : "read of a PROT_NONE mapping");
-            }
-
-            VmFault r = FaultHandler.HandleMmFault(vma, va, flags);
-            if ((r & (VmFault.Retry | VmFault.Completed)) != 0)
-            {
-                MmapLock.ReadLock(); // the handler dropped it; the loop looks the VMA up again
-                if (CurrentTask.FatalSignalPending)
-                {
-                    ThrowHelper.ThrowMemoryFault(va, Signal.SIGKILL, "a fatal signal ended the fault");
-                }
-
-                flags |= FaultFlags.Tried;
-                continue;
-            }
-
-            if ((r & VmFault.Error) != 0)
-            {
-                string reason = (r & VmFault.Oom) != 0 ? "out of memory (VM_FAULT_OOM)"
-                    : (r & (VmFault.HwPoison | VmFault.HwPoisonLarge)) != 0 ? "hardware-poisoned page"
-                    : (r & VmFault.SigSegv) != 0 ? "the fault handler answered SIGSEGV"
-                    : "the fault handler answered SIGBUS";
-                ThrowHelper.ThrowMemoryFault(va, (r & VmFault.SigSegv) != 0 ? Signal.SIGSEGV : Signal.SIGBUS, reason);
-            }
+            ThrowHelper.ThrowMemoryFault(va, Signal.SIGSEGV, "no mapping");
         }
 
-        ThrowHelper.ThrowMemoryFault(va, Signal.SIGBUS, $"the entry never allowed the access after {MaxCpuRetries} faults");
-        return null;
+        if (write ? (vma.Flags & VmFlags.Write) == 0 : (vma.Flags & VmFlags.AccessMask) == 0)
+        {
+            ThrowHelper.ThrowMemoryFault(va, Signal.SIGSEGV, write ? "write to a mapping without PROT_WRITE" : "read of a PROT_NONE mapping");
+        }
+
+        if (!retry.Allow(va))
+        {
+            ThrowHelper.ThrowMemoryFault(va, Signal.SIGBUS, retry.Describe(write ? "CPU write" : "CPU read"));
+        }
+
+        FaultFlags flags = FaultFlags.User | FaultFlags.AllowRetry | FaultFlags.Killable | (write ? FaultFlags.Write : FaultFlags.None);
+        long layout = MmapLock.Sequence;
+        VmFault r = FaultHandler.HandleMmFault(vma, va, flags);
+        if ((r & (VmFault.Retry | VmFault.Completed)) != 0)
+        {
+            if (RetakeAfterRetry(va, layout, ref vma, ref flags) != 0)
+            {
+                ThrowHelper.ThrowMemoryFault(va, Signal.SIGKILL, "a fatal signal ended the fault");
+            }
+
+            return;
+        }
+
+        if ((r & VmFault.Error) != 0)
+        {
+            string reason = (r & VmFault.Oom) != 0 ? "out of memory (VM_FAULT_OOM)"
+                : (r & (VmFault.HwPoison | VmFault.HwPoisonLarge)) != 0 ? "hardware-poisoned page"
+                : (r & VmFault.SigSegv) != 0 ? "the fault handler answered SIGSEGV"
+                : "the fault handler answered SIGBUS";
+            ThrowHelper.ThrowMemoryFault(va, (r & VmFault.SigSegv) != 0 ? Signal.SIGSEGV : Signal.SIGBUS, reason);
+        }
     }
 }
 

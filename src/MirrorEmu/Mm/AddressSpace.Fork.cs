@@ -26,15 +26,10 @@ public sealed partial class AddressSpace
                 }
 
                 var copy = new Vma(child, vma.Start, vma.End, vma.Flags & ~VmFlags.UffdMask, vma.File, vma.PgOff);
-                if (vma.Userfault is not null)
+                if (vma.Userfault?.OnFork(vma, child) is { } hook)
                 {
-                    (IUserfaultHook? hook, object? context) = vma.Userfault.OnFork(vma, child);
-                    if (hook is not null)
-                    {
-                        copy.Userfault = hook;
-                        copy.UserfaultContext = context;
-                        copy.Flags = vma.Flags;
-                    }
+                    copy.Userfault = hook;
+                    copy.Flags = vma.Flags;
                 }
 
                 child.InsertVmaAt(child._vmas.Count, copy);

@@ -404,7 +404,6 @@ public sealed partial class AddressSpace
         {
             // mremap_userfaultfd_prep: without EVENT_REMAP the moved VMA loses its registration.
             moved.Userfault = null;
-            moved.UserfaultContext = null;
             moved.Flags &= ~VmFlags.UffdMask;
         }
 

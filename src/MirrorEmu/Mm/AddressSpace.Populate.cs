@@ -7,9 +7,6 @@ public sealed partial class AddressSpace
     /// <summary>Frames taken from the pool per lock hold when populating a run of empty entries.</summary>
     private const int PopulateBatch = PageGeometry.LevelEntries;
 
-    /// <summary>Faults on one page that returned success without making it present, before giving up with -EAGAIN.</summary>
-    private const int MaxAttemptsPerPage = 10_000;
-
     /// <summary>
     /// Faults in every page of [start, end) that does not yet allow the access (faultin_page_range):
     /// empty entries of private anonymous VMAs are filled in batches, a leaf table at a time, with one
@@ -22,116 +19,130 @@ public sealed partial class AddressSpace
     /// so that a userfaultfd VMA can be waited on).</param>
     /// <param name="faulted">Pages this call made present.</param>
     /// <returns>0; -ENOMEM (a hole, or out of frames), -EINVAL (VM_IO/VM_PFNMAP, or an access the VMA forbids),
-    /// -EFAULT (SIGBUS/SIGSEGV), -EHWPOISON.</returns>
+    /// -EFAULT (SIGBUS/SIGSEGV), -EHWPOISON, -EINTR (a fatal signal during a lock drop), -EAGAIN (a page made no
+    /// progress for <see cref="FaultRetryTimeoutMs"/>, or RETRY_NOWAIT would have had to wait).</returns>
     /// <remarks>Call with the mmap read lock held. A userfault hook may drop it; this retakes it and looks the VMA
     /// up again (revalidation), so it returns with the lock held in every case.</remarks>
     internal int PopulateLocked(ulong start, ulong end, bool write, FaultFlags extraFlags, out long faulted)
     {
         Counters.Increment(MmEvent.PopulateCalls);
-        return FaultRangeLocked(start, end, write, extraFlags, out faulted);
+        return FaultRangeLocked(start, end, write, extraFlags, _faultRetryTimeoutMs, out faulted, out _);
     }
 
     /// <summary>The body of <see cref="PopulateLocked"/>, for callers that are not populate (hmm_range_fault's batch fill).</summary>
-    internal int FaultRangeLocked(ulong start, ulong end, bool write, FaultFlags extraFlags, out long faulted)
+    /// <param name="start">Page-aligned start.</param>
+    /// <param name="end">Page-aligned end.</param>
+    /// <param name="write">Fault writable.</param>
+    /// <param name="extraFlags">Added to the per-page fault flags.</param>
+    /// <param name="timeoutMs">How long one page may make no progress before the call gives up with -EAGAIN.</param>
+    /// <param name="faulted">Pages this call made present.</param>
+    /// <param name="stoppedAt">Where a failed call stopped (the page that failed).</param>
+    /// <returns>As <see cref="PopulateLocked"/>.</returns>
+    internal int FaultRangeLocked(ulong start, ulong end, bool write, FaultFlags extraFlags, int timeoutMs, out long faulted, out ulong stoppedAt)
     {
         faulted = 0;
         ulong va = start;
         FaultFlags flags = extraFlags | (write ? FaultFlags.Write : FaultFlags.None);
-        int attemptsOnPage = 0;
-        while (va < end)
+        var retry = new FaultRetry(timeoutMs, Counters);
+        int rc = 0;
+        while (va < end && rc == 0)
         {
             Vma? vma = VmaLookup(va);
             if (vma is null)
             {
-                return -Errno.ENOMEM;
+                rc = -Errno.ENOMEM;
+                break;
             }
 
             if ((vma.Flags & (VmFlags.Io | VmFlags.PfnMap)) != 0
                 || (write && (vma.Flags & VmFlags.Write) == 0)
                 || (vma.Flags & VmFlags.AccessMask) == 0)
             {
-                return -Errno.EINVAL;
+                rc = -Errno.EINVAL;
+                break;
             }
 
-            ulong vmaEnd = Math.Min(end, vma.End);
-            while (va < vmaEnd)
+            rc = FaultVmaRange(vma, ref va, Math.Min(end, vma.End), write, ref flags, ref retry, ref faulted);
+        }
+
+        stoppedAt = va;
+        Counters.Add(MmEvent.PopulatedPages, faulted);
+        return rc;
+    }
+
+    /// <summary>The part of <see cref="FaultRangeLocked"/> inside one VMA: from <paramref name="va"/> to <paramref name="vmaEnd"/>, or
+    /// until a fault dropped the lock and the layout changed (then <paramref name="va"/> is where to look the VMA up again).</summary>
+    private int FaultVmaRange(Vma vma, ref ulong va, ulong vmaEnd, bool write, ref FaultFlags flags, ref FaultRetry retry, ref long faulted)
+    {
+        while (va < vmaEnd)
+        {
+            ulong spanEnd = Math.Min(vmaEnd, (va | PageGeometry.PmdMask) + 1);
+            if (vma.IsAnonymous && vma.Userfault is null && PageTable.FindHuge(va).IsNone
+                && (vma.Flags & VmFlags.HugePage) == 0)
             {
-                ulong spanEnd = Math.Min(vmaEnd, (va | PageGeometry.PmdMask) + 1);
-                if (vma.IsAnonymous && vma.Userfault is null && PageTable.FindHuge(va).IsNone
-                    && (vma.Flags & VmFlags.HugePage) == 0)
+                int rc = PopulateAnonSpan(va, spanEnd, write, ref faulted, out ulong stoppedAt);
+                va = stoppedAt;
+                if (rc != 0)
                 {
-                    int rc = PopulateAnonSpan(va, spanEnd, write, ref faulted, out ulong stoppedAt);
-                    if (rc != 0)
-                    {
-                        return rc;
-                    }
-
-                    va = stoppedAt;
-                    if (va >= spanEnd)
-                    {
-                        continue;
-                    }
+                    return rc;
                 }
 
-                // Pages that already allow the access (a userfaultfd monitor's block, say) are skipped a
-                // leaf table at a time; the first one that does not goes through the fault handler.
-                ulong good = SkipGood(va, spanEnd, write);
-                if (good > va)
+                if (va >= spanEnd)
                 {
-                    va = good;
                     continue;
                 }
+            }
 
-                long seqBefore = MmapLock.Sequence;
-                VmFault r = FaultHandler.HandleMmFault(vma, va, flags);
-                if ((r & (VmFault.Retry | VmFault.Completed)) != 0 && (flags & FaultFlags.RetryNoWait) == 0)
+            // Pages that already allow the access (a userfaultfd monitor's block, say) are skipped a
+            // leaf table at a time; the first one that does not goes through the fault handler.
+            ulong good = SkipGood(va, spanEnd, write);
+            if (good > va)
+            {
+                va = good;
+                continue;
+            }
+
+            if (!retry.Allow(va))
+            {
+                return -Errno.EAGAIN; // no progress: a migration entry that never resolves, a monitor that never fills
+            }
+
+            long layout = MmapLock.Sequence;
+            VmFault r = FaultHandler.HandleMmFault(vma, va, flags);
+            if ((r & (VmFault.Retry | VmFault.Completed)) != 0 && (flags & FaultFlags.RetryNoWait) == 0)
+            {
+                Vma? again = vma;
+                int rc = RetakeAfterRetry(va, layout, ref again, ref flags);
+                if (rc != 0)
                 {
-                    // The hook dropped the mmap lock: retake it and revalidate the VMA.
-                    MmapLock.ReadLock();
-                    if (CurrentTask.FatalSignalPending)
-                    {
-                        return -Errno.EINTR;
-                    }
-
-                    flags |= FaultFlags.Tried;
-                    if (MmapLock.Sequence != seqBefore)
-                    {
-                        vma = VmaLookup(va);
-                        if (vma is null)
-                        {
-                            return -Errno.ENOMEM;
-                        }
-
-                        vmaEnd = Math.Min(end, vma.End);
-                    }
-
-                    continue;
+                    return rc;
                 }
 
-                if ((r & VmFault.Error) != 0)
+                if (!ReferenceEquals(again, vma))
                 {
-                    return r.ToErrno();
+                    return 0; // the VMAs changed while the lock was out: the caller looks the VMA up again at va
                 }
 
-                if ((r & VmFault.Retry) != 0)
-                {
-                    return -Errno.EAGAIN; // RETRY_NOWAIT: the caller asked not to wait
-                }
+                continue;
+            }
 
-                if (!NeedsFault(va, write))
-                {
-                    faulted++;
-                    va += PageGeometry.PageSize;
-                    attemptsOnPage = 0;
-                }
-                else if (++attemptsOnPage > MaxAttemptsPerPage)
-                {
-                    return -Errno.EAGAIN; // a migration entry that never resolves, say
-                }
+            if ((r & VmFault.Error) != 0)
+            {
+                return r.ToErrno();
+            }
+
+            if ((r & VmFault.Retry) != 0)
+            {
+                return -Errno.EAGAIN; // RETRY_NOWAIT: the caller asked not to wait
+            }
+
+            if (!NeedsFault(va, write))
+            {
+                faulted++;
+                va += PageGeometry.PageSize;
             }
         }
 
-        Counters.Add(MmEvent.PopulatedPages, faulted);
         return 0;
     }
 
@@ -216,7 +227,7 @@ public sealed partial class AddressSpace
                 Pte zero = Pte.Special(PhysicalMemory.ZeroPfn);
                 for (int j = i; j < runEnd; j++)
                 {
-                    if (PageTable.TryUpdate(ref leaf[j], Pte.None, zero))
+                    if (InstallPte(ref leaf[j], Pte.None, zero))
                     {
                         faulted++;
                     }
@@ -232,13 +243,9 @@ public sealed partial class AddressSpace
             {
                 ulong pfn = frames[j];
                 new Span<byte>(_memory.FramePointer(pfn), PageGeometry.PageSizeInt).Clear();
-                if (PageTable.TryUpdate(ref leaf[i + j], Pte.None, Pte.Present(pfn, writable: true)))
+                if (InstallPte(ref leaf[i + j], Pte.None, Pte.Present(pfn, writable: true)))
                 {
                     faulted++;
-                }
-                else
-                {
-                    _memory.Put(pfn);
                 }
             }
 

@@ -47,7 +47,7 @@ public sealed partial class AddressSpace
         MmapLock.WriteLock();
         try
         {
-            SetUserfaultLocked(start, start + length, modes, hook, hook);
+            SetUserfaultLocked(start, start + length, modes, hook);
         }
         finally
         {

@@ -2,18 +2,27 @@ namespace MirrorEmu.Mm;
 
 public sealed partial class AddressSpace
 {
+    /// <summary>Frames a zap gathers before it flushes (a huge page's worth: one flush per 2 MiB at most).</summary>
+    private const int GatherBatch = PageGeometry.LevelEntries;
+
     /// <summary>
     /// zap_page_range: clears every entry of [start, end) inside <paramref name="vma"/> and drops the
-    /// frame references they held. Huge leaves wholly inside are dropped whole; others are split first.
-    /// With <paramref name="freeTables"/>, leaf tables whose whole 2 MiB span lies in the range are freed.
+    /// frame references they held, late: the references are gathered (<see cref="MmuGather"/>) and put
+    /// only after a <see cref="Tlb.Shootdown"/>, so a CPU access that read an entry before it was cleared
+    /// finishes with its frame before the frame can be handed out again. Huge leaves wholly inside are
+    /// dropped whole; others are split first. With <paramref name="freeTables"/>, leaf tables whose
+    /// whole 2 MiB span lies in the range are freed.
     /// </summary>
     /// <remarks>
     /// Call with the mmap lock held: for write when freeing tables; MADV_DONTNEED zaps under the read
-    /// lock, racing faults, which is safe because each entry is taken with one atomic exchange.
+    /// lock, racing faults and CPU accesses. Each entry is taken with one atomic exchange, so a racing
+    /// fault either installs before (and its frame is gathered here) or after (and keeps its frame).
     /// Raise the notifier start before and the end after.
     /// </remarks>
     private void ZapRange(Vma vma, ulong start, ulong end, bool freeTables)
     {
+        Span<ulong> buffer = stackalloc ulong[GatherBatch];
+        var tlb = new MmuGather(this, buffer);
         bool special = (vma.Flags & (VmFlags.PfnMap | VmFlags.Io)) != 0;
         long zapped = 0;
         ulong va = start;
@@ -27,7 +36,7 @@ public sealed partial class AddressSpace
                 {
                     for (ulong i = 0; i < (1UL << PageGeometry.PmdOrder); i++)
                     {
-                        _memory.Put(huge.Pfn + i);
+                        tlb.Add(huge.Pfn + i);
                     }
 
                     zapped += 1L << PageGeometry.PmdOrder;
@@ -54,7 +63,10 @@ public sealed partial class AddressSpace
 
                     var old = new Pte(Interlocked.Exchange(ref slot, 0UL));
                     zapped++;
-                    DropEntryReference(old, special);
+                    if (HeldFrameReference(old, special))
+                    {
+                        tlb.Add(old.Pfn);
+                    }
                 }
 
                 if (freeTables && (va & PageGeometry.PmdMask) == 0 && spanEnd - va == PageGeometry.PmdSize)
@@ -66,25 +78,11 @@ public sealed partial class AddressSpace
             va = spanEnd;
         }
 
+        tlb.Flush();
         Counters.Add(Telemetry.MmEvent.PtesZapped, zapped);
     }
 
-    /// <summary>Drops the frame reference a cleared entry held (zap_pte_range's put_page / free_swap_and_cache).</summary>
-    private void DropEntryReference(Pte old, bool specialVma)
-    {
-        if (old.IsMapped)
-        {
-            if (!old.IsSpecial && !specialVma)
-            {
-                _memory.Put(old.Pfn);
-            }
-
-            return;
-        }
-
-        if (old.HoldsFrameReference)
-        {
-            _memory.Put(old.Pfn);
-        }
-    }
+    /// <summary>Whether a cleared entry held a frame reference that zap_pte_range drops (put_page / free_swap_and_cache).</summary>
+    private static bool HeldFrameReference(Pte old, bool specialVma) =>
+        old.IsMapped ? !old.IsSpecial && !specialVma : old.HoldsFrameReference;
 }

@@ -26,6 +26,7 @@ public sealed partial class AddressSpace : IDisposable
     private readonly PhysicalMemory _memory;
     private readonly bool _ownsMemory;
     private bool _disposed;
+    private int _faultRetryTimeoutMs = FaultRetry.DefaultTimeoutMs;
 
     /// <summary>Creates an empty address space over its own pool of physical memory.</summary>
     /// <param name="memoryLimitBytes">The pool's limit in bytes (default 8 GiB).</param>
@@ -43,6 +44,7 @@ public sealed partial class AddressSpace : IDisposable
         _ownsMemory = ownsMemory;
         MmapLock = new MmapLock(memory.Counters);
         PageTable = new PageTable();
+        Tlb = new Tlb(memory.Counters);
     }
 
     /// <summary>The mmap_lock.</summary>
@@ -50,6 +52,10 @@ public sealed partial class AddressSpace : IDisposable
 
     /// <summary>The CPU page table.</summary>
     public PageTable PageTable { get; }
+
+    /// <summary>Which threads are inside a CPU access through the page table, and the shootdown that waits for them
+    /// before a frame whose entry was cleared goes back to the pool.</summary>
+    public Tlb Tlb { get; }
 
     /// <summary>The pool of frames.</summary>
     public PhysicalMemory Memory => _memory;
@@ -59,6 +65,17 @@ public sealed partial class AddressSpace : IDisposable
 
     /// <summary>What handles faults on device-private entries (the pgmap owner's migrate_to_ram), or null.</summary>
     public IDevicePagemapOwner? DevicePagemap { get; set; }
+
+    /// <summary>How long a CPU access or a populate call retries a fault at one page that makes no progress before it
+    /// gives up (SIGBUS, or -EAGAIN from populate), in milliseconds; default <see cref="FaultRetry.DefaultTimeoutMs"/>.
+    /// The kernel retries for ever; see <see cref="FaultRetry"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not positive.</exception>
+    public int FaultRetryTimeoutMs
+    {
+        get => _faultRetryTimeoutMs;
+        set => _faultRetryTimeoutMs = value > 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(FaultRetryTimeoutMs), value, $"FaultRetryTimeoutMs={value} must be a positive number of milliseconds");
+    }
 
     /// <summary>Number of VMAs.</summary>
     public int VmaCount => _vmas.Count;
@@ -280,7 +297,6 @@ public sealed partial class AddressSpace : IDisposable
         && ReferenceEquals(a.File, b.File)
         && a.PgOff + ((a.End - a.Start) >> PageGeometry.PageShift) == b.PgOff
         && ReferenceEquals(a.Userfault, b.Userfault)
-        && ReferenceEquals(a.UserfaultContext, b.UserfaultContext)
         && (a.Flags & (VmFlags.Io | VmFlags.PfnMap)) == 0;
 
     private static VmFlags ToVmFlags(Prot prot) => (VmFlags)(long)(int)prot;

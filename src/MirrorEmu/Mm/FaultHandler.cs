@@ -26,13 +26,27 @@ public static class FaultHandler
     /// <param name="address">The faulting virtual address (any offset in the page).</param>
     /// <param name="flags">FAULT_FLAG_* bits.</param>
     /// <returns>0 (<see cref="VmFault.None"/>) when the access can now proceed, else the VM_FAULT bits.</returns>
-    public static VmFault HandleMmFault(Vma vma, ulong address, FaultFlags flags)
+    public static VmFault HandleMmFault(Vma vma, ulong address, FaultFlags flags) => HandleMmFaultRun(vma, address, 1, flags);
+
+    /// <summary>
+    /// handle_mm_fault for the first page of a run of <paramref name="pages"/> pages the caller found missing:
+    /// exactly <see cref="HandleMmFault"/> on that page, except that when userfaultfd must see a MISSING fault there
+    /// the message names the whole run (the RangeEvent policy's proposed extension), so one monitor round trip
+    /// can fill it. Counted as one fault either way.
+    /// </summary>
+    /// <param name="vma">The VMA containing the run, looked up under the lock the caller holds.</param>
+    /// <param name="address">The first page of the run (any offset in the page).</param>
+    /// <param name="pages">Pages in the run, at least 1, all inside <paramref name="vma"/>.</param>
+    /// <param name="flags">FAULT_FLAG_* bits.</param>
+    /// <returns>As <see cref="HandleMmFault"/>.</returns>
+    public static VmFault HandleMmFaultRun(Vma vma, ulong address, ulong pages, FaultFlags flags)
     {
         AddressSpace mm = vma.Mm;
         CounterSet<MmEvent> counters = mm.Counters;
         counters.Increment(MmEvent.Faults);
         mm.MmapLock.DebugAssertLocked();
-        if (address < vma.Start || address >= vma.End || (flags & ~FaultFlags.Known) != 0)
+        if (address < vma.Start || address >= vma.End || (flags & ~FaultFlags.Known) != 0
+            || pages == 0 || pages > (vma.End - PageGeometry.PageDown(address)) >> PageGeometry.PageShift)
         {
             return Fail(counters, VmFault.SigSegv);
         }
@@ -86,7 +100,7 @@ public static class FaultHandler
                 continue; // a huge leaf appeared meanwhile: handle it
             }
 
-            return HandlePteFault(vma, address, flags, ref leaf[PageGeometry.Index(address, 0)]);
+            return HandlePteFault(vma, address, pages, flags, ref leaf[PageGeometry.Index(address, 0)]);
         }
     }
 
@@ -97,14 +111,21 @@ public static class FaultHandler
         return fault;
     }
 
+    /// <summary>handle_userfault through the VMA's hook, counted.</summary>
+    private static VmFault Userfault(Vma vma, ulong address, ulong pages, FaultFlags flags, UserfaultReason reason)
+    {
+        vma.Mm.Counters.Increment(MmEvent.UserfaultFaults);
+        return vma.Userfault!.HandleUserfault(vma, address, pages, flags, reason);
+    }
+
     /// <summary>handle_pte_fault.</summary>
-    private static VmFault HandlePteFault(Vma vma, ulong address, FaultFlags flags, ref ulong slot)
+    private static VmFault HandlePteFault(Vma vma, ulong address, ulong pages, FaultFlags flags, ref ulong slot)
     {
         bool write = (flags & FaultFlags.Write) != 0;
         var pte = new Pte(Volatile.Read(ref slot));
         if (pte.IsNoneMostly)
         {
-            return vma.IsAnonymous ? DoAnonymousPage(vma, address, flags, ref slot, pte) : DoFault(vma, address, flags, ref slot, pte);
+            return vma.IsAnonymous ? DoAnonymousPage(vma, address, pages, flags, ref slot, pte) : DoFault(vma, address, pages, flags, ref slot, pte);
         }
 
         if (!pte.IsMapped)
@@ -136,26 +157,24 @@ public static class FaultHandler
     }
 
     /// <summary>do_anonymous_page.</summary>
-    private static VmFault DoAnonymousPage(Vma vma, ulong address, FaultFlags flags, ref ulong slot, Pte old)
+    private static VmFault DoAnonymousPage(Vma vma, ulong address, ulong pages, FaultFlags flags, ref ulong slot, Pte old)
     {
         AddressSpace mm = vma.Mm;
         bool wpMarker = old.IsUffdWp && (vma.Flags & VmFlags.UffdWp) != 0 && vma.Userfault is not null;
         if (wpMarker && (flags & FaultFlags.Write) != 0)
         {
             // A write to an unpopulated page under UFFD_FEATURE_WP_UNPOPULATED: a write-protect fault.
-            mm.Counters.Increment(MmEvent.UserfaultFaults);
-            return vma.Userfault!.HandleUserfault(vma, address, flags, UserfaultReason.WriteProtect);
+            return Userfault(vma, address, 1, flags, UserfaultReason.WriteProtect);
         }
 
         if (!wpMarker && (vma.Flags & VmFlags.UffdMissing) != 0 && vma.Userfault is not null)
         {
-            mm.Counters.Increment(MmEvent.UserfaultFaults);
-            return vma.Userfault.HandleUserfault(vma, address, flags, UserfaultReason.Missing);
+            return Userfault(vma, address, pages, flags, UserfaultReason.Missing);
         }
 
         if ((flags & FaultFlags.Write) == 0)
         {
-            if (PageTable.TryUpdate(ref slot, old, Pte.Special(PhysicalMemory.ZeroPfn).WithUffdWp(wpMarker)))
+            if (mm.InstallPte(ref slot, old, Pte.Special(PhysicalMemory.ZeroPfn).WithUffdWp(wpMarker)))
             {
                 mm.Counters.Increment(MmEvent.ZeroPageMaps);
             }
@@ -170,10 +189,9 @@ public static class FaultHandler
         }
 
         memory.Frame(pfn).Clear();
-        if (!PageTable.TryUpdate(ref slot, old, Pte.Present(pfn, writable: true)))
+        if (!mm.InstallPte(ref slot, old, Pte.Present(pfn, writable: true)))
         {
-            memory.Put(pfn); // someone else mapped it first
-            return VmFault.None;
+            return VmFault.None; // someone else mapped it first
         }
 
         mm.Counters.Increment(MmEvent.FaultsAnon);
@@ -181,7 +199,7 @@ public static class FaultHandler
     }
 
     /// <summary>do_fault (do_read_fault / do_cow_fault / do_shared_fault) for file and shmem VMAs.</summary>
-    private static VmFault DoFault(Vma vma, ulong address, FaultFlags flags, ref ulong slot, Pte old)
+    private static VmFault DoFault(Vma vma, ulong address, ulong pages, FaultFlags flags, ref ulong slot, Pte old)
     {
         AddressSpace mm = vma.Mm;
         MemFile file = vma.File!;
@@ -197,14 +215,12 @@ public static class FaultHandler
             // shmem_get_folio_gfp: a cached page with MINOR registration, or a missing page with MISSING registration.
             if (cached && (vma.Flags & VmFlags.UffdMinor) != 0)
             {
-                mm.Counters.Increment(MmEvent.UserfaultFaults);
-                return vma.Userfault.HandleUserfault(vma, address, flags, UserfaultReason.Minor);
+                return Userfault(vma, address, 1, flags, UserfaultReason.Minor);
             }
 
             if (!cached && (vma.Flags & VmFlags.UffdMissing) != 0)
             {
-                mm.Counters.Increment(MmEvent.UserfaultFaults);
-                return vma.Userfault.HandleUserfault(vma, address, flags, UserfaultReason.Missing);
+                return Userfault(vma, address, pages, flags, UserfaultReason.Missing);
             }
         }
 
@@ -224,9 +240,8 @@ public static class FaultHandler
             }
 
             memory.Frame(pfn).CopyTo(memory.Frame(copy));
-            if (!PageTable.TryUpdate(ref slot, old, Pte.Present(copy, writable: true)))
+            if (!mm.InstallPte(ref slot, old, Pte.Present(copy, writable: true)))
             {
-                memory.Put(copy);
                 return VmFault.None;
             }
 
@@ -243,9 +258,8 @@ public static class FaultHandler
             entry = entry.WithClean();
         }
 
-        if (!PageTable.TryUpdate(ref slot, old, entry))
+        if (!mm.InstallPte(ref slot, old, entry))
         {
-            memory.Put(pfn);
             return VmFault.None;
         }
 
@@ -259,8 +273,7 @@ public static class FaultHandler
         AddressSpace mm = vma.Mm;
         if (pte.IsUffdWp && (vma.Flags & VmFlags.UffdWp) != 0 && vma.Userfault is not null)
         {
-            mm.Counters.Increment(MmEvent.UserfaultFaults);
-            return vma.Userfault.HandleUserfault(vma, address, flags, UserfaultReason.WriteProtect);
+            return Userfault(vma, address, 1, flags, UserfaultReason.WriteProtect);
         }
 
         if (vma.IsShared)
@@ -284,7 +297,9 @@ public static class FaultHandler
             return VmFault.None;
         }
 
-        // wp_page_copy: a private copy, installed between invalidate start and end (CLEAR over the page).
+        // wp_page_copy: a private copy, installed between invalidate start and end (CLEAR over the page); the
+        // old frame's reference is dropped after a TLB shootdown, so a CPU access still reading it through the
+        // old entry finishes first (ptep_clear_flush, then folio_put).
         if (!memory.TryAllocate(out ulong copy))
         {
             return Fail(mm.Counters, VmFault.Oom);
@@ -301,11 +316,15 @@ public static class FaultHandler
 
         var range = new NotifierRange(address, address + PageGeometry.PageSize, NotifierEvent.Clear);
         mm.Notifiers.InvalidateRangeStart(range);
-        bool swapped = PageTable.TryUpdate(ref slot, pte, Pte.Present(copy, writable: true));
+        bool swapped = mm.InstallPte(ref slot, pte, Pte.Present(copy, writable: true));
+        if (swapped)
+        {
+            mm.Tlb.Shootdown();
+        }
+
         mm.Notifiers.InvalidateRangeEnd(range);
         if (!swapped)
         {
-            memory.Put(copy);
             return VmFault.None;
         }
 

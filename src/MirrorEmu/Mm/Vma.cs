@@ -49,11 +49,9 @@ public sealed class Vma
     /// <summary>True for private anonymous memory (vma_is_anonymous).</summary>
     public bool IsAnonymous => File is null && (Flags & (VmFlags.PfnMap | VmFlags.Io)) == 0;
 
-    /// <summary>The hook that handle_mm_fault calls for faults userfaultfd must see (set by the Uffd layer), or null.</summary>
+    /// <summary>The userfaultfd context this VMA is registered with (vm_userfaultfd_ctx), which handle_mm_fault
+    /// calls for the faults userfaultfd must see; null when not registered.</summary>
     public IUserfaultHook? Userfault { get; internal set; }
-
-    /// <summary>The userfaultfd context this VMA is registered with (vm_userfaultfd_ctx), or null.</summary>
-    public object? UserfaultContext { get; internal set; }
 
     /// <summary>The protection as PROT_* bits.</summary>
     public Prot Prot => (Prot)(int)(Flags & VmFlags.AccessMask);
@@ -71,7 +69,6 @@ public sealed class Vma
         new(Mm, start, end, Flags, File, PgOff + ((start - Start) >> PageGeometry.PageShift))
         {
             Userfault = Userfault,
-            UserfaultContext = UserfaultContext,
         };
 
     /// <inheritdoc/>

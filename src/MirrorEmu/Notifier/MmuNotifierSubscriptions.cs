@@ -341,7 +341,7 @@ public sealed class MmuNotifierSubscriptions
     {
         long deadline = timeoutMs == Timeout.Infinite ? long.MaxValue : Environment.TickCount64 + timeoutMs;
         using CancellationTokenRegistration reg = cancellation.CanBeCanceled
-            ? cancellation.UnsafeRegister(static l => { lock (l!) { Monitor.PulseAll(l); } }, _lock)
+            ? cancellation.UnsafeRegister(static l => { using (new RankedMonitor(l!, LockRank.NotifierSubscriptions)) { Monitor.PulseAll(l!); } }, _lock)
             : default;
         using (new RankedMonitor(_lock, LockRank.NotifierSubscriptions))
         {

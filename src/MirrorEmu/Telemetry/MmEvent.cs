@@ -46,4 +46,14 @@ public enum MmEvent
     LockDrops,
     /// <summary>PTEs zapped (munmap, MADV_DONTNEED, teardown).</summary>
     PtesZapped,
+    /// <summary>Installs that lost a race (the entry changed between the read and the install: another fault or a
+    /// userfaultfd fill got there first); the new entry's frame went back to the pool.</summary>
+    InstallRaces,
+    /// <summary>TLB shootdowns that had other accessing threads to wait for (a process-wide barrier each).</summary>
+    TlbShootdowns,
+    /// <summary>Accesses a shootdown found in progress and waited for.</summary>
+    TlbShootdownWaits,
+    /// <summary>Faults retried at the same address after the handler returned without allowing the access
+    /// (a lock drop, a migration entry, a race); bounded by <see cref="Mm.FaultRetry"/>.</summary>
+    FaultRetries,
 }

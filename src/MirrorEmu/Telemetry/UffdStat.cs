@@ -25,9 +25,11 @@ public enum UffdStat
     PagesZeroed,
     /// <summary>Pages mapped by UFFDIO_CONTINUE.</summary>
     PagesContinued,
+    /// <summary>Pages marked by UFFDIO_POISON.</summary>
+    PagesPoisoned,
     /// <summary>Pages moved by UFFDIO_MOVE.</summary>
     PagesMoved,
-    /// <summary>Resolution calls (COPY, ZEROPAGE, CONTINUE, MOVE).</summary>
+    /// <summary>Resolution calls (COPY, ZEROPAGE, CONTINUE, POISON, MOVE).</summary>
     ResolveCalls,
     /// <summary>Resolutions that stopped at an already-mapped page (-EEXIST).</summary>
     ResolveEexist,
@@ -37,4 +39,7 @@ public enum UffdStat
     RoundTrips,
     /// <summary>Pages a monitor resolved.</summary>
     MonitorPages,
+    /// <summary>Page-fault messages a monitor could not resolve (a copy failed with an error other than -EEXIST or
+    /// -EAGAIN): their waiters were woken with the failure and their faults end in SIGBUS.</summary>
+    ResolveFailures,
 }

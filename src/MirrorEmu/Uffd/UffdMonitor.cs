@@ -38,30 +38,35 @@ public sealed record UffdMonitorOptions
 
 /// <summary>
 /// A userfaultfd monitor on its own thread: reads messages and resolves page faults with
-/// UFFDIO_COPY (a pluggable fill, a configurable resolution size), handling -EEXIST (a page someone
-/// else filled: skip it) and -EAGAIN (read the pending events, then retry). Counts round trips,
-/// pages and a histogram of pages per round trip.
+/// UFFDIO_COPY (a pluggable fill, a configurable resolution size), handling a partial copy and
+/// -EEXIST (a page someone else filled: skip it) and -EAGAIN (read the pending events, then retry).
+/// A block is clipped to the registered VMA that holds the fault before anything is copied. A copy
+/// that fails for any other reason ends the message's faults with SIGBUS (never an endless retry) and
+/// is kept in <see cref="LastError"/>. Counts round trips, pages and a histogram of pages per round trip.
 /// </summary>
 /// <remarks>Disposing stops the thread within its poll interval; if the context is still open, the
 /// faults waiting on it then fail (a dead monitor is an error, not a hang).</remarks>
 public sealed class UffdMonitor : IDisposable
 {
-    /// <summary>Histogram buckets of pages per round trip: 1, 2–3, 4–7, …, 2^k and more (bucket k holds [2^k, 2^(k+1))).</summary>
-    public const int HistogramBuckets = 20;
+    /// <summary>How often a resolution may meet a layout change (-EAGAIN with nothing copied) and read the events
+    /// before the monitor gives the message up as failed: a layout that changes for ever is a livelock.</summary>
+    internal const int MaxLayoutRetries = 1000;
 
     private const int PollMs = 50;
     private readonly Userfaultfd _ctx;
     private readonly UffdMonitorOptions _options;
     private readonly Thread _thread;
     private readonly CancellationTokenSource _stop = new();
-    private readonly long[] _histogram = new long[HistogramBuckets];
     private readonly UffdMsg[] _drain = new UffdMsg[16];
     private readonly Queue<UffdMsg> _deferred = new();
     private volatile Exception? _failure;
+    private volatile string? _lastError;
+    private long _failedMessages;
 
     /// <summary>Starts a monitor thread on <paramref name="ctx"/>.</summary>
     /// <param name="ctx">A context after its handshake.</param>
     /// <param name="options">Fill, resolution and batching.</param>
+    /// <exception cref="ArgumentOutOfRangeException">BlockPages not a power of two, or ReadBatch not positive.</exception>
     public UffdMonitor(Userfaultfd ctx, UffdMonitorOptions? options = null)
     {
         _ctx = ctx;
@@ -71,6 +76,11 @@ public sealed class UffdMonitor : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), $"BlockPages={_options.BlockPages} must be a power of two");
         }
 
+        if (_options.ReadBatch <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"ReadBatch={_options.ReadBatch} must be positive");
+        }
+
         _thread = new Thread(Loop) { IsBackground = true, Name = _options.ThreadName };
         _thread.Start();
     }
@@ -78,20 +88,14 @@ public sealed class UffdMonitor : IDisposable
     /// <summary>The exception that ended the monitor thread, if one did.</summary>
     public Exception? Failure => _failure;
 
-    /// <summary>Round trips per pages-per-round-trip bucket (see <see cref="HistogramBuckets"/>).</summary>
-    public long[] PagesPerRoundTripHistogram
-    {
-        get
-        {
-            var copy = new long[HistogramBuckets];
-            for (int i = 0; i < copy.Length; i++)
-            {
-                copy[i] = Interlocked.Read(ref _histogram[i]);
-            }
+    /// <summary>The last resolution that failed (its faults got SIGBUS), as one line; null if none did.</summary>
+    public string? LastError => _lastError;
 
-            return copy;
-        }
-    }
+    /// <summary>Page-fault messages this monitor could not resolve.</summary>
+    public long FailedMessages => Interlocked.Read(ref _failedMessages);
+
+    /// <summary>Round trips by pages each resolved, bucketed by powers of two.</summary>
+    public PowerOfTwoHistogram PagesPerRoundTrip { get; } = new();
 
     /// <summary>Stops the thread (waiting for it up to 5 s).</summary>
     public void Dispose()
@@ -115,8 +119,8 @@ public sealed class UffdMonitor : IDisposable
         {
             while (!_stop.IsCancellationRequested)
             {
-                int rc = _ctx.Read(messages, out int count, PollMs, _stop.Token);
-                if (rc == -Errno.EBADF)
+                KResult rc = _ctx.Read(messages, out int count, PollMs, _stop.Token);
+                if (rc.Code == -Errno.EBADF)
                 {
                     return;
                 }
@@ -148,25 +152,30 @@ public sealed class UffdMonitor : IDisposable
 
     private void Resolve(UffdMsg msg, byte[] buffer)
     {
-        if ((msg.Flags & UffdPagefaultFlags.WriteProtect) != 0)
+        if ((msg.Flags & (UffdPagefaultFlags.WriteProtect | UffdPagefaultFlags.Minor)) != 0)
         {
+            KResult r = (msg.Flags & UffdPagefaultFlags.WriteProtect) != 0
+                ? _ctx.WriteProtect(msg.Address, PageGeometry.PageSize, UffdWriteProtectMode.None)
+                : _ctx.Continue(msg.Address, PageGeometry.PageSize, UffdCopyMode.None, out _);
             Count(1);
-            _ctx.WriteProtect(msg.Address, PageGeometry.PageSize, protect: false);
+            Finish(msg, r.IsOk || r.Code is -Errno.ENOENT or -Errno.EEXIST ? null : r, msg.Address, msg.Address + PageGeometry.PageSize);
             return;
         }
 
-        if ((msg.Flags & UffdPagefaultFlags.Minor) != 0)
+        if (!Extent(msg, out ulong start, out ulong pages))
         {
-            Count(1);
-            _ctx.Continue(msg.Address, PageGeometry.PageSize, UffdCopyMode.None, out _);
+            // The page is no longer in a VMA registered here (unmapped or unregistered meanwhile): wake the
+            // fault, which retries against the new layout.
+            Count(0);
+            _ctx.Wake(msg.Address, PageGeometry.PageSize);
             return;
         }
 
-        (ulong start, ulong pages) = Extent(msg);
         long resolved = 0;
         ulong at = start;
         ulong end = start + (pages << PageGeometry.PageShift);
-        int eagain = 0;
+        int layoutRetries = 0;
+        KResult? failure = null;
         while (at < end && !_stop.IsCancellationRequested)
         {
             int chunk = (int)Math.Min((end - at) >> PageGeometry.PageShift, (ulong)(buffer.Length / PageGeometry.PageSizeInt));
@@ -179,20 +188,30 @@ public sealed class UffdMonitor : IDisposable
                 bytes = staged;
             }
 
-            int rc = _ctx.Copy(at, bytes, UffdCopyMode.DontWake, out ulong copied); // one wake for the whole extent, below
+            KResult rc = _ctx.Copy(at, bytes, UffdCopyMode.DontWake, out ulong copied); // one wake for the whole extent, below
             resolved += (long)(copied >> PageGeometry.PageShift);
             at += copied;
-            if (rc == -Errno.EEXIST)
+            if (rc.IsOk || (rc.Code == -Errno.EAGAIN && copied > 0))
+            {
+                continue; // done, or stopped part-way: the next call meets the obstacle itself
+            }
+
+            if (rc.Code == -Errno.EEXIST)
             {
                 at += PageGeometry.PageSize; // filled by someone else: skip it
             }
-            else if (rc == -Errno.EAGAIN && ++eagain < 1000)
+            else if (rc.Code == -Errno.EAGAIN && ++layoutRetries < MaxLayoutRetries)
             {
                 DrainEvents();
             }
-            else if (rc != 0)
+            else if (rc.Code == -Errno.ENOENT)
             {
-                break; // unmapped or unregistered meanwhile: nothing left to resolve here
+                break; // unmapped or unregistered meanwhile: the fault retries against the new layout
+            }
+            else
+            {
+                failure = rc;
+                break;
             }
         }
 
@@ -200,33 +219,50 @@ public sealed class UffdMonitor : IDisposable
         // message resolved (the faulting page included, even if someone else filled it).
         Count(resolved);
         ulong wakeStart = Math.Min(start, msg.Address);
-        ulong wakeEnd = Math.Max(at, msg.Address + PageGeometry.PageSize);
+        ulong wakeEnd = Math.Max(at, msg.Address + (Math.Max(msg.RunPages, 1) << PageGeometry.PageShift));
+        Finish(msg, failure, wakeStart, wakeEnd);
+    }
+
+    /// <summary>Wakes what the message's resolution covered, or, if it failed, ends its faults with SIGBUS.</summary>
+    private void Finish(UffdMsg msg, KResult? failure, ulong wakeStart, ulong wakeEnd)
+    {
+        if (failure is { } f)
+        {
+            _lastError = $"resolving the fault at 0x{msg.Address:X16} failed: {f}";
+            Interlocked.Increment(ref _failedMessages);
+            _ctx.FailRange(wakeStart, wakeEnd - wakeStart);
+            return;
+        }
+
         _ctx.Wake(wakeStart, wakeEnd - wakeStart);
     }
 
-    private (ulong Start, ulong Pages) Extent(UffdMsg msg)
+    /// <summary>The pages this message resolves: the resolution's extent, clipped to the registered VMA holding the fault.</summary>
+    /// <returns>False if no VMA registered with the context holds the faulting page any more.</returns>
+    private bool Extent(UffdMsg msg, out ulong start, out ulong pages)
     {
-        switch (_options.Resolution)
+        (start, pages) = _options.Resolution switch
         {
-            case UffdResolution.Block:
-            {
-                ulong blockBytes = (ulong)_options.BlockPages << PageGeometry.PageShift;
-                return (msg.Address & ~(blockBytes - 1), (ulong)_options.BlockPages);
-            }
-
-            case UffdResolution.WholeRun when msg.RunLength > 0:
-                return (msg.Address, msg.RunLength);
-
-            default:
-                return (msg.Address, 1);
+            UffdResolution.Block => (msg.Address & ~(((ulong)_options.BlockPages << PageGeometry.PageShift) - 1), (ulong)_options.BlockPages),
+            UffdResolution.WholeRun when msg.RunPages > 0 => (msg.Address, msg.RunPages),
+            _ => (msg.Address, 1UL),
+        };
+        if (!_ctx.TryGetRegisteredVma(msg.Address, out ulong vmaStart, out ulong vmaEnd))
+        {
+            return false;
         }
+
+        ulong end = Math.Min(start + (pages << PageGeometry.PageShift), vmaEnd);
+        start = Math.Max(start, vmaStart);
+        pages = (end - start) >> PageGeometry.PageShift;
+        return true;
     }
 
     /// <summary>Reads until the pending events are consumed (so resolutions stop answering -EAGAIN); page faults read on
     /// the way are kept for the main loop.</summary>
     private void DrainEvents()
     {
-        while (_ctx.MmapChanging > 0 && _ctx.Read(_drain, out int n, 0) == 0)
+        while (_ctx.MmapChanging > 0 && _ctx.Read(_drain, out int n, 0).IsOk)
         {
             for (int i = 0; i < n; i++)
             {
@@ -246,7 +282,6 @@ public sealed class UffdMonitor : IDisposable
     {
         _ctx.Stats.Increment(UffdStat.RoundTrips);
         _ctx.Stats.Add(UffdStat.MonitorPages, pages);
-        int bucket = pages <= 1 ? 0 : Math.Min(HistogramBuckets - 1, 63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)pages));
-        Interlocked.Increment(ref _histogram[bucket]);
+        PagesPerRoundTrip.Add(pages);
     }
 }

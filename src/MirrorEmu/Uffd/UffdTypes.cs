@@ -33,11 +33,13 @@ public enum UffdFeatures : ulong
     MinorShmem = 1UL << 10,
     /// <summary>UFFD_FEATURE_WP_UNPOPULATED: write-protecting an empty page installs a marker, so its first write faults.</summary>
     WpUnpopulated = 1UL << 13,
+    /// <summary>UFFD_FEATURE_POISON: UFFDIO_POISON.</summary>
+    Poison = 1UL << 14,
     /// <summary>UFFD_FEATURE_MOVE: UFFDIO_MOVE.</summary>
     Move = 1UL << 16,
 
     /// <summary>Every feature this emulator implements.</summary>
-    Supported = PagefaultFlagWp | EventFork | EventRemap | EventRemove | MissingShmem | EventUnmap | SigBus | ThreadId | MinorShmem | WpUnpopulated | Move,
+    Supported = PagefaultFlagWp | EventFork | EventRemap | EventRemove | MissingShmem | EventUnmap | SigBus | ThreadId | MinorShmem | WpUnpopulated | Poison | Move,
 }
 
 /// <summary>UFFDIO_REGISTER_MODE_* bits.</summary>
@@ -72,9 +74,13 @@ public enum UffdIoctls : ulong
     WriteProtect = 1UL << 0x06,
     /// <summary>UFFDIO_CONTINUE.</summary>
     Continue = 1UL << 0x07,
+    /// <summary>UFFDIO_POISON.</summary>
+    Poison = 1UL << 0x08,
 }
 
-/// <summary>UFFDIO_COPY_MODE_* / UFFDIO_ZEROPAGE_MODE_* / UFFDIO_CONTINUE_MODE_* bits (same values).</summary>
+/// <summary>UFFDIO_COPY_MODE_* / UFFDIO_ZEROPAGE_MODE_* / UFFDIO_CONTINUE_MODE_* / UFFDIO_POISON_MODE_* /
+/// UFFDIO_WRITEPROTECT_MODE_* bits (DONTWAKE is bit 0 for COPY, ZEROPAGE, CONTINUE and POISON; WRITEPROTECT has
+/// MODE_WP at bit 0 and MODE_DONTWAKE at bit 1, which <see cref="Userfaultfd.WriteProtect"/> takes as its own arguments).</summary>
 [Flags]
 public enum UffdCopyMode : ulong
 {
@@ -84,6 +90,18 @@ public enum UffdCopyMode : ulong
     DontWake = 1,
     /// <summary>WP: map the pages write-protected (userfaultfd).</summary>
     WriteProtect = 2,
+}
+
+/// <summary>UFFDIO_MOVE_MODE_* bits.</summary>
+[Flags]
+public enum UffdMoveMode : ulong
+{
+    /// <summary>Move and wake.</summary>
+    None = 0,
+    /// <summary>UFFDIO_MOVE_MODE_DONTWAKE.</summary>
+    DontWake = 1,
+    /// <summary>UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES: empty source pages are skipped, not an error.</summary>
+    AllowSrcHoles = 2,
 }
 
 /// <summary>UFFD_PAGEFAULT_FLAG_* bits of a page-fault message.</summary>
@@ -117,15 +135,35 @@ public enum UffdEventType : byte
 
 /// <summary>
 /// One message read from a userfaultfd (struct uffd_msg). Fields by event: PAGEFAULT: Address, Flags,
-/// ThreadId, and RunLength (pages of a whole missing run when the fault named one, else 0);
-/// REMAP: Address = from, Arg = to, RunLength = bytes; REMOVE / UNMAP: Address = start, Arg = end;
+/// ThreadId, and RunPages (pages of a whole missing run when the fault named one, else 0);
+/// REMAP: Address = from, Arg = to, Length = bytes; REMOVE / UNMAP: Address = start, Arg = end;
 /// FORK: Child = the child's new context.
 /// </summary>
+/// <param name="Event">The kind of message.</param>
+/// <param name="Address">PAGEFAULT: the faulting page; REMAP: the old address; REMOVE / UNMAP: the start.</param>
+/// <param name="Flags">PAGEFAULT: UFFD_PAGEFAULT_FLAG_* bits.</param>
+/// <param name="ThreadId">PAGEFAULT with UFFD_FEATURE_THREAD_ID: the faulting thread.</param>
+/// <param name="RunPages">PAGEFAULT: pages of the missing run the message names (RangeEvent), or 0 for one page.</param>
+/// <param name="Arg">REMAP: the new address; REMOVE / UNMAP: the end.</param>
+/// <param name="Length">REMAP: bytes moved.</param>
+/// <param name="Child">FORK: the child's context.</param>
 public readonly record struct UffdMsg(
     UffdEventType Event,
     ulong Address,
     UffdPagefaultFlags Flags = UffdPagefaultFlags.None,
     int ThreadId = 0,
-    ulong RunLength = 0,
+    ulong RunPages = 0,
     ulong Arg = 0,
+    ulong Length = 0,
     Userfaultfd? Child = null);
+
+/// <summary>How a faulting thread's wait ended.</summary>
+public enum UffdWaitOutcome
+{
+    /// <summary>Not ended yet (or ended by a timeout or a fatal signal).</summary>
+    Waiting,
+    /// <summary>A resolution or UFFDIO_WAKE covered the address: retry the fault.</summary>
+    Resolved,
+    /// <summary>The monitor is gone or could not resolve the fault: the fault answers SIGBUS.</summary>
+    Failed,
+}

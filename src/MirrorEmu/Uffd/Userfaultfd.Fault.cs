@@ -8,43 +8,26 @@ public sealed partial class Userfaultfd : IUserfaultHook
 {
     /// <summary>
     /// handle_userfault (fs/userfaultfd.c): queue a page-fault message, drop the mmap lock, and sleep
-    /// until a resolution covering the address wakes the thread; then VM_FAULT_RETRY.
+    /// until a resolution covering the address wakes the thread; then VM_FAULT_RETRY. With
+    /// <paramref name="pages"/> &gt; 1 the message names the whole missing run (the RangeEvent policy's
+    /// proposed extension) and the thread waits until all of it is filled.
     /// </summary>
     /// <remarks>
     /// The kernel's decisions, in its order: a context with the SIGBUS feature → VM_FAULT_SIGBUS; a
     /// released context → VM_FAULT_NOPAGE (the access retries and, the registration being gone,
     /// faults normally); no FAULT_FLAG_ALLOW_RETRY → VM_FAULT_SIGBUS (why hmm_range_fault could not
-    /// fault userfaultfd pages before the 2026 patch); FAULT_FLAG_RETRY_NOWAIT → queue the message
-    /// and return VM_FAULT_RETRY without sleeping or dropping the lock (the kernel does not queue
-    /// here; MirrorEmu does, so a monitor can prefetch). Otherwise the lock is dropped; if the entry
-    /// was filled meanwhile (userfaultfd_must_wait) the thread does not sleep. Beyond the kernel: a
-    /// wait longer than <see cref="FaultTimeoutMs"/>, or a monitor that is gone, ends in
-    /// VM_FAULT_SIGBUS (the lock is retaken first), so a dead monitor is an error, not a hang.
-    /// A fatal signal (<see cref="CurrentTask.FatalSignal"/>, FAULT_FLAG_KILLABLE) ends the wait with
-    /// VM_FAULT_RETRY; the caller checks the signal.
+    /// fault userfaultfd pages before the 2026 patch); FAULT_FLAG_RETRY_NOWAIT → VM_FAULT_RETRY at
+    /// once, with no message and the lock still held. Otherwise the lock is dropped; if the entry was
+    /// filled meanwhile (userfaultfd_must_wait) the thread does not sleep. Beyond the kernel, so that
+    /// a test run cannot hang: a wait longer than <see cref="FaultTimeoutMs"/>, or a monitor that is
+    /// gone or reported that it could not resolve the fault, ends in VM_FAULT_SIGBUS with the lock
+    /// retaken. A fatal signal (<see cref="CurrentTask.FatalSignal"/>, FAULT_FLAG_KILLABLE) ends the
+    /// wait with VM_FAULT_RETRY; the caller checks the signal.
     /// </remarks>
-    public VmFault HandleUserfault(Vma vma, ulong address, FaultFlags flags, UserfaultReason reason) =>
-        HandleUserfaultRange(vma, address, 0, flags, reason);
-
-    /// <summary>
-    /// handle_userfault for a whole missing run (the RangeEvent policy's proposed extension): one
-    /// message names [address, address + runPages pages), and one resolution covering the address wakes it.
-    /// </summary>
-    /// <param name="vma">The VMA (its context must be this one).</param>
-    /// <param name="address">Page-aligned first missing address.</param>
-    /// <param name="runPages">Pages in the run (0 for a plain single-page message).</param>
-    /// <param name="flags">Fault flags.</param>
-    /// <param name="reason">Registration mode that applies.</param>
-    /// <returns>As <see cref="HandleUserfault"/>.</returns>
-    public VmFault HandleUserfaultRange(Vma vma, ulong address, ulong runPages, FaultFlags flags, UserfaultReason reason)
+    public VmFault HandleUserfault(Vma vma, ulong address, ulong pages, FaultFlags flags, UserfaultReason reason)
     {
         DebugAssertMmapLockHeld();
-        if (!ReferenceEquals(vma.UserfaultContext, this))
-        {
-            return Sigbus();
-        }
-
-        if ((_features & UffdFeatures.SigBus) != 0)
+        if (!ReferenceEquals(vma.Userfault, this) || (_features & UffdFeatures.SigBus) != 0)
         {
             return Sigbus();
         }
@@ -59,6 +42,11 @@ public sealed partial class Userfaultfd : IUserfaultHook
             return Sigbus();
         }
 
+        if ((flags & FaultFlags.RetryNoWait) != 0)
+        {
+            return VmFault.Retry; // the kernel's "handle nowait": no message, no sleep, the lock stays held
+        }
+
         address = PageGeometry.PageDown(address);
         var msg = new UffdMsg(
             UffdEventType.Pagefault,
@@ -67,29 +55,24 @@ public sealed partial class Userfaultfd : IUserfaultHook
             | (reason == UserfaultReason.WriteProtect ? UffdPagefaultFlags.WriteProtect : UffdPagefaultFlags.None)
             | (reason == UserfaultReason.Minor ? UffdPagefaultFlags.Minor : UffdPagefaultFlags.None),
             (_features & UffdFeatures.ThreadId) != 0 ? Environment.CurrentManagedThreadId : 0,
-            runPages);
+            RunPages: pages > 1 ? pages : 0);
 
-        bool noWait = (flags & FaultFlags.RetryNoWait) != 0;
         UffdWaiter waiter;
         using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             waiter = _pool.Count > 0 ? _pool.Pop() : new UffdWaiter();
-            waiter.Reset(msg, noWait);
+            waiter.Reset(msg);
             _pending.Add(waiter);
             WakeReadersLocked();
         }
 
         Stats.Increment(UffdStat.FaultsQueued);
-        if (noWait)
-        {
-            return VmFault.Retry; // the lock stays held; nobody waits on this message
-        }
 
-        bool mustWait = MustWait(vma, address, reason);
-        for (ulong i = 1; !mustWait && i < runPages; i++)
+        // userfaultfd_must_wait: a run is answered once all of it is filled (the monitor wakes after its last
+        // page), so every page is looked at, not only the first.
+        bool mustWait = false;
+        for (ulong i = 0; !mustWait && i < pages; i++)
         {
-            // A run is answered once all of it is filled (the monitor wakes after its last page):
-            // the first page being there already is not enough.
             mustWait = MustWait(vma, address + (i << PageGeometry.PageShift), reason);
         }
 
@@ -100,14 +83,14 @@ public sealed partial class Userfaultfd : IUserfaultHook
         {
             Stats.Increment(UffdStat.FaultsWaited);
             CancellationToken fatal = (flags & FaultFlags.Killable) != 0 ? CurrentTask.FatalSignal : CancellationToken.None;
-            woken = waiter.Wait(FaultTimeoutMs, fatal);
+            woken = waiter.Wait(FaultTimeoutMs, fatal, _handOff);
         }
 
-        int outcome;
+        UffdWaitOutcome outcome;
         using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             outcome = waiter.Outcome;
-            if (outcome == 0)
+            if (outcome == UffdWaitOutcome.Waiting)
             {
                 _pending.Remove(waiter);
                 _waiting.Remove(waiter);
@@ -116,10 +99,10 @@ public sealed partial class Userfaultfd : IUserfaultHook
             _pool.Push(waiter);
         }
 
-        if (outcome == 2 || (!woken && outcome == 0 && mustWait && !CurrentTask.FatalSignalPending && !_released))
+        if (outcome == UffdWaitOutcome.Failed || (!woken && outcome == UffdWaitOutcome.Waiting && mustWait && !CurrentTask.FatalSignalPending && !_released))
         {
-            // The monitor is gone, or it did not answer in time: an error, with the lock held again.
-            Stats.Increment(outcome == 2 ? UffdStat.FaultsSigbus : UffdStat.FaultTimeouts);
+            // The monitor is gone, could not resolve the fault, or did not answer in time: an error, with the lock held again.
+            Stats.Increment(outcome == UffdWaitOutcome.Failed ? UffdStat.FaultsSigbus : UffdStat.FaultTimeouts);
             mm.MmapLock.ReadLock();
             return VmFault.SigBus;
         }
@@ -145,9 +128,9 @@ public sealed partial class Userfaultfd : IUserfaultHook
         };
     }
 
-    /// <summary>Wakes the waiters whose address lies in [start, end) (__wake_userfault), with <paramref name="outcome"/> 1 (resolved) or 2 (failed).</summary>
+    /// <summary>Wakes the waiters whose address lies in [start, end) (__wake_userfault) with <paramref name="outcome"/>.</summary>
     /// <returns>How many were woken.</returns>
-    private int WakeRange(ulong start, ulong end, int outcome)
+    private int WakeRange(ulong start, ulong end, UffdWaitOutcome outcome)
     {
         int woken = 0;
         long now = Stopwatch.GetTimestamp();
@@ -163,7 +146,7 @@ public sealed partial class Userfaultfd : IUserfaultHook
         return woken;
     }
 
-    private static int WakeList(List<UffdWaiter> list, ulong start, ulong end, int outcome, long now, ref long nanos)
+    private static int WakeList(List<UffdWaiter> list, ulong start, ulong end, UffdWaitOutcome outcome, long now, ref long nanos)
     {
         int woken = 0;
         for (int i = list.Count - 1; i >= 0; i--)
@@ -175,11 +158,6 @@ public sealed partial class Userfaultfd : IUserfaultHook
             }
 
             list.RemoveAt(i);
-            if (w.NoWait)
-            {
-                continue; // an unread RETRY_NOWAIT message: nobody to wake, it is simply answered
-            }
-
             w.Outcome = outcome;
             w.Signal();
             woken++;
@@ -189,12 +167,24 @@ public sealed partial class Userfaultfd : IUserfaultHook
         return woken;
     }
 
+    /// <summary>Ends the waits of [start, start + length) with a failure: their faults answer SIGBUS. For a monitor
+    /// that could not resolve them (its copy failed), so that the fault ends with an error instead of being
+    /// retried for ever. Not a kernel call: the kernel leaves such a thread asleep.</summary>
+    /// <param name="start">Page-aligned start.</param>
+    /// <param name="length">Bytes.</param>
+    /// <returns>How many waiters were ended.</returns>
+    internal int FailRange(ulong start, ulong length)
+    {
+        Stats.Increment(UffdStat.ResolveFailures);
+        return WakeRange(start, start + length, UffdWaitOutcome.Failed);
+    }
+
     /// <inheritdoc/>
-    public (IUserfaultHook? Hook, object? Context) OnFork(Vma vma, AddressSpace child)
+    public IUserfaultHook? OnFork(Vma vma, AddressSpace child)
     {
         if ((_features & UffdFeatures.EventFork) == 0)
         {
-            return (null, null);
+            return null;
         }
 
         // dup_userfaultfd: one new context per parent context and child, announced once.
@@ -211,7 +201,7 @@ public sealed partial class Userfaultfd : IUserfaultHook
             }
         }
 
-        return (childCtx, childCtx);
+        return childCtx;
     }
 
     /// <inheritdoc/>
@@ -222,7 +212,7 @@ public sealed partial class Userfaultfd : IUserfaultHook
             return false;
         }
 
-        QueueEvent(new UffdMsg(UffdEventType.Remap, from, RunLength: length, Arg: to));
+        QueueEvent(new UffdMsg(UffdEventType.Remap, from, Arg: to, Length: length));
         return true;
     }
 

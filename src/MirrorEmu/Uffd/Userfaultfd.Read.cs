@@ -24,33 +24,33 @@ public sealed partial class Userfaultfd
     /// <param name="cancellation">Ends a blocking wait.</param>
     /// <returns>0 with at least one message; -EAGAIN (nothing, non-blocking or timed out); -EINTR (cancelled);
     /// -EBADF (released); -EINVAL (no handshake, or an empty buffer).</returns>
-    public int Read(Span<UffdMsg> messages, out int count, int timeoutMs = Timeout.Infinite, CancellationToken cancellation = default)
+    public KResult Read(Span<UffdMsg> messages, out int count, int timeoutMs = Timeout.Infinite, CancellationToken cancellation = default)
     {
         count = 0;
         if (!_apiDone || messages.IsEmpty)
         {
-            return -Errno.EINVAL;
+            return KResult.Error(Errno.EINVAL, _apiDone ? "read: the message buffer is empty" : "read: UFFDIO_API must come first");
         }
 
         if (TryTake(messages, out count))
         {
-            return 0;
+            return KResult.Ok;
         }
 
         if (timeoutMs == 0)
         {
-            return _released ? -Errno.EBADF : -Errno.EAGAIN;
+            return _released ? Closed : NoMessage;
         }
 
-        // Poll briefly: while a workload runs, the next fault usually arrives within microseconds.
-        if (UffdWaiter.SpinUntil(static c => Volatile.Read(ref c._queuedCount) != 0, this) && TryTake(messages, out count))
+        // Poll while it can pay (HandOffSpin): while a workload runs, the next fault usually arrives within microseconds.
+        if (_handOff.SpinUntil(HandOffSide.Monitor, static c => Volatile.Read(ref c._queuedCount) != 0, this) && TryTake(messages, out count))
         {
-            return 0;
+            return KResult.Ok;
         }
 
         long deadline = timeoutMs == Timeout.Infinite ? long.MaxValue : Environment.TickCount64 + timeoutMs;
         using CancellationTokenRegistration reg = cancellation.CanBeCanceled
-            ? cancellation.UnsafeRegister(static o => { lock (o!) { Monitor.PulseAll(o); } }, _lock)
+            ? cancellation.UnsafeRegister(static o => { using (new RankedMonitor(o!, LockRank.UserfaultfdContext)) { Monitor.PulseAll(o!); } }, _lock)
             : default;
         using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
@@ -58,23 +58,23 @@ public sealed partial class Userfaultfd
             {
                 if (TakeLocked(messages, out count))
                 {
-                    return 0;
+                    return KResult.Ok;
                 }
 
                 if (_released)
                 {
-                    return -Errno.EBADF;
+                    return Closed;
                 }
 
                 if (cancellation.IsCancellationRequested)
                 {
-                    return -Errno.EINTR;
+                    return Interrupted;
                 }
 
                 long left = deadline == long.MaxValue ? Timeout.Infinite : deadline - Environment.TickCount64;
                 if (deadline != long.MaxValue && left <= 0)
                 {
-                    return -Errno.EAGAIN;
+                    return NoMessage;
                 }
 
                 _readersSleeping++;
@@ -93,6 +93,10 @@ public sealed partial class Userfaultfd
     // Messages queued and not yet read; read without the lock by spinning readers.
     private int _queuedCount;
 
+    private static readonly KResult NoMessage = KResult.Error(Errno.EAGAIN, "read: no message (non-blocking, or the wait timed out)");
+    private static readonly KResult Closed = KResult.Error(Errno.EBADF, "read: the userfaultfd was closed");
+    private static readonly KResult Interrupted = KResult.Error(Errno.EINTR, "read: the wait was cancelled");
+
     private bool TryTake(Span<UffdMsg> messages, out int count)
     {
         using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
@@ -109,10 +113,7 @@ public sealed partial class Userfaultfd
             UffdWaiter w = _pending[0];
             _pending.RemoveAt(0);
             messages[count++] = w.Message;
-            if (!w.NoWait)
-            {
-                _waiting.Add(w);
-            }
+            _waiting.Add(w);
         }
 
         while (count < messages.Length && _events.Count > 0)

@@ -33,6 +33,8 @@ public sealed partial class Userfaultfd : IDisposable
     private volatile bool _released;
     private volatile bool _monitorGone;
     private int _readersSleeping;
+    private int _faultTimeoutMs = 30_000;
+    private readonly HandOffSpin _handOff = new();
     private int _mmapChanging;
 
     /// <summary>Creates a context on <paramref name="mm"/> (userfaultfd(2)); call <see cref="Api"/> before anything else.</summary>
@@ -51,9 +53,19 @@ public sealed partial class Userfaultfd : IDisposable
     /// <summary>Counters of this context and of the monitors that serve it.</summary>
     public CounterSet<UffdStat> Stats { get; } = new();
 
-    /// <summary>How long a faulting thread waits for a resolution before its fault fails with SIGBUS
-    /// (a stuck monitor becomes an error, not a hang), in milliseconds. Default 30 s.</summary>
-    public int FaultTimeoutMs { get; set; } = 30_000;
+    /// <summary>
+    /// How long a faulting thread waits for a resolution before its fault fails with SIGBUS, in milliseconds;
+    /// default 30 s. The kernel waits for ever (a thread whose monitor never answers sleeps until it is killed);
+    /// set <see cref="Timeout.Infinite"/> for that behaviour. The default makes a stuck or absent monitor an
+    /// error instead of a hung test run: one of the README's documented differences from Linux.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value below -1.</exception>
+    public int FaultTimeoutMs
+    {
+        get => _faultTimeoutMs;
+        set => _faultTimeoutMs = value >= Timeout.Infinite ? value
+            : throw new ArgumentOutOfRangeException(nameof(FaultTimeoutMs), value, $"FaultTimeoutMs={value} must be a number of milliseconds or Timeout.Infinite (-1)");
+    }
 
     /// <summary>True after <see cref="Dispose"/> (userfaultfd_release).</summary>
     public bool IsReleased => _released;
@@ -116,7 +128,6 @@ public sealed partial class Userfaultfd : IDisposable
         try
         {
             bool found = false;
-            bool shmemOnly = true; // CONTINUE is offered for ranges of shmem only
             foreach (Vma vma in VmasIn(start, end))
             {
                 found = true;
@@ -126,12 +137,11 @@ public sealed partial class Userfaultfd : IDisposable
                     return KResult.Error(Errno.EINVAL, $"UFFDIO_REGISTER: the VMA at 0x{vma.Start:X16} {why}");
                 }
 
-                if (vma.UserfaultContext is not null && !ReferenceEquals(vma.UserfaultContext, this))
+                if (vma.Userfault is not null && !ReferenceEquals(vma.Userfault, this))
                 {
                     return KResult.Error(Errno.EBUSY, $"UFFDIO_REGISTER: the VMA at 0x{vma.Start:X16} is registered with another userfaultfd");
                 }
 
-                shmemOnly &= vma.File is not null;
             }
 
             if (!found)
@@ -141,11 +151,17 @@ public sealed partial class Userfaultfd : IDisposable
 
             foreach ((ulong s, ulong e) in VmaRanges(start, end))
             {
-                _mm.SetUserfaultLocked(s, e, ToVmFlags(mode), this, this);
+                _mm.SetUserfaultLocked(s, e, ToVmFlags(mode), this);
             }
 
-            ioctls = UffdIoctls.Wake | UffdIoctls.Copy | UffdIoctls.ZeroPage | UffdIoctls.Move | UffdIoctls.WriteProtect;
-            if ((mode & UffdRegisterMode.Minor) != 0 || shmemOnly)
+            // userfaultfd_register: UFFD_API_RANGE_IOCTLS, less WRITEPROTECT unless WP mode and CONTINUE unless MINOR mode.
+            ioctls = UffdIoctls.Wake | UffdIoctls.Copy | UffdIoctls.ZeroPage | UffdIoctls.Move | UffdIoctls.Poison;
+            if ((mode & UffdRegisterMode.WriteProtect) != 0)
+            {
+                ioctls |= UffdIoctls.WriteProtect;
+            }
+
+            if ((mode & UffdRegisterMode.Minor) != 0)
             {
                 ioctls |= UffdIoctls.Continue;
             }
@@ -178,7 +194,7 @@ public sealed partial class Userfaultfd : IDisposable
             foreach (Vma vma in VmasIn(start, end))
             {
                 found = true;
-                if (vma.UserfaultContext is not null && !ReferenceEquals(vma.UserfaultContext, this))
+                if (vma.Userfault is not null && !ReferenceEquals(vma.Userfault, this))
                 {
                     return KResult.Error(Errno.EINVAL, $"UFFDIO_UNREGISTER: the VMA at 0x{vma.Start:X16} is registered with another userfaultfd");
                 }
@@ -191,7 +207,7 @@ public sealed partial class Userfaultfd : IDisposable
 
             foreach ((ulong s, ulong e) in VmaRanges(start, end))
             {
-                _mm.SetUserfaultLocked(s, e, VmFlags.None, null, null);
+                _mm.SetUserfaultLocked(s, e, VmFlags.None, null);
             }
         }
         finally
@@ -199,7 +215,7 @@ public sealed partial class Userfaultfd : IDisposable
             _mm.MmapLock.WriteUnlock();
         }
 
-        WakeRange(start, end, outcome: 1);
+        WakeRange(start, end, UffdWaitOutcome.Resolved);
         return KResult.Ok;
     }
 
@@ -220,7 +236,7 @@ public sealed partial class Userfaultfd : IDisposable
         {
             foreach ((ulong s, ulong e) in OwnRanges())
             {
-                _mm.SetUserfaultLocked(s, e, VmFlags.None, null, null);
+                _mm.SetUserfaultLocked(s, e, VmFlags.None, null);
             }
         }
         finally
@@ -228,7 +244,7 @@ public sealed partial class Userfaultfd : IDisposable
             _mm.MmapLock.WriteUnlock();
         }
 
-        WakeRange(0, ulong.MaxValue, outcome: 1);
+        WakeRange(0, ulong.MaxValue, UffdWaitOutcome.Resolved);
         using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             Monitor.PulseAll(_lock);
@@ -239,7 +255,7 @@ public sealed partial class Userfaultfd : IDisposable
     internal void MarkMonitorGone()
     {
         _monitorGone = true;
-        WakeRange(0, ulong.MaxValue, outcome: 2);
+        WakeRange(0, ulong.MaxValue, UffdWaitOutcome.Failed);
     }
 
     private KResult CheckUsable(string call, ulong start, ulong length)
@@ -314,8 +330,37 @@ public sealed partial class Userfaultfd : IDisposable
         VmasIn(start, end).Select(v => (Math.Max(start, v.Start), Math.Min(end, v.End))).ToList();
 
     private List<(ulong, ulong)> OwnRanges() =>
-        VmasIn(0, ulong.MaxValue).Where(v => ReferenceEquals(v.UserfaultContext, this)).Select(v => (v.Start, v.End)).ToList();
+        VmasIn(0, ulong.MaxValue).Where(v => ReferenceEquals(v.Userfault, this)).Select(v => (v.Start, v.End)).ToList();
 
     [Conditional("DEBUG")]
     private void DebugAssertMmapLockHeld() => _mm.MmapLock.DebugAssertLocked();
+
+    /// <summary>The VMA registered with this context that contains <paramref name="address"/>: what a monitor clips
+    /// a block to before it copies (a real monitor knows the ranges it registered; this asks the address space).</summary>
+    /// <param name="address">An address.</param>
+    /// <param name="start">The VMA's start.</param>
+    /// <param name="end">The VMA's end.</param>
+    /// <returns>False if no VMA registered with this context contains the address (it was unmapped or unregistered).</returns>
+    /// <remarks>Takes the mmap read lock.</remarks>
+    internal bool TryGetRegisteredVma(ulong address, out ulong start, out ulong end)
+    {
+        start = end = 0;
+        _mm.MmapLock.ReadLock();
+        try
+        {
+            Vma? vma = _mm.VmaLookup(address);
+            if (vma is null || !ReferenceEquals(vma.Userfault, this))
+            {
+                return false;
+            }
+
+            start = vma.Start;
+            end = vma.End;
+            return true;
+        }
+        finally
+        {
+            _mm.MmapLock.ReadUnlock();
+        }
+    }
 }

@@ -78,7 +78,7 @@ public class UffdPolicyTests
         s.AssertEveryPageHasTheMonitorsBytes();
         Assert.Equal(PageCount, s.Range.Stats.RoundTrips);
         Assert.Equal(PageCount, s.Range.Stats.EbusyRestarts);
-        Assert.Equal(PageCount, s.Range.Stats.PagesPerRoundTrip[0]);
+        Assert.Equal(PageCount, s.Range.Stats.PagesPerRoundTrip.Snapshot()[0]);
         Assert.Equal(PageCount, s.Ctx.Stats[UffdStat.RoundTrips]);
         Assert.Equal(0, s.Range.Stats.EbusyReturns);
         Assert.Equal(1, s.Range.Stats.Calls);
@@ -95,7 +95,7 @@ public class UffdPolicyTests
         Assert.Equal(PageCount / 64, s.Range.Stats.RoundTrips);
         Assert.Equal(0, s.Range.Stats.EbusyRestarts);
         Assert.Equal(0, s.Range.Stats.EbusyReturns);
-        Assert.Equal(PageCount / 64, s.Range.Stats.PagesPerRoundTrip[6]);
+        Assert.Equal(PageCount / 64, s.Range.Stats.PagesPerRoundTrip.Snapshot()[6]);
         Assert.Equal(1, s.Range.Stats.Calls);
         Assert.Equal(2, s.Range.Stats.Walks); // one that finds every missing run, one that reports them
     }
@@ -108,7 +108,7 @@ public class UffdPolicyTests
         // Pre-fill three single pages, splitting the range into four missing runs.
         foreach (int page in new[] { 100, 1000, 3000 })
         {
-            Assert.Equal(0, s.Ctx.Copy(s.Address + Pages.Bytes(page), Pages.Filled(Fill), UffdCopyMode.None, out _));
+            Assert.Equal(0, s.Ctx.Copy(s.Address + Pages.Bytes(page), Pages.Filled(Fill), UffdCopyMode.None, out _).Code);
         }
 
         Assert.Equal(0, DriverLoop(s.Range));

@@ -201,13 +201,13 @@ public class FaultHandlerTests
     {
         public List<(ulong, UserfaultReason, FaultFlags)> Calls { get; } = [];
 
-        public VmFault HandleUserfault(Vma vma, ulong address, FaultFlags flags, UserfaultReason reason)
+        public VmFault HandleUserfault(Vma vma, ulong address, ulong pages, FaultFlags flags, UserfaultReason reason)
         {
             Calls.Add((address, reason, flags));
             return VmFault.SigBus;
         }
 
-        public (IUserfaultHook? Hook, object? Context) OnFork(Vma vma, AddressSpace child) => (null, null);
+        public IUserfaultHook? OnFork(Vma vma, AddressSpace child) => null;
 
         public bool OnRemap(Vma vma, ulong from, ulong to, ulong length) => false;
 

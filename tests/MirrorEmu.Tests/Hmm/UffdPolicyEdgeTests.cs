@@ -1,0 +1,105 @@
+using MirrorEmu.Hmm;
+using MirrorEmu.Mm;
+using MirrorEmu.Telemetry;
+using MirrorEmu.Tests.Helpers;
+using MirrorEmu.Uffd;
+using static MirrorEmu.Tests.Helpers.HmmHelpers;
+
+namespace MirrorEmu.Tests.Hmm;
+
+/// <summary>Every userfaultfd policy over small, odd and unaligned ranges, with monitor blocks larger than the range:
+/// the call ends (no livelock), every byte is the monitor's, the counters follow the policy exactly, and nothing is
+/// copied outside the registered VMA.</summary>
+public class UffdPolicyEdgeTests
+{
+    /// <summary>A 2 MiB-aligned base, so that page offsets from it are offsets from a block boundary.</summary>
+    private const ulong Base = 0x7100_0000_0000UL;
+
+    public static TheoryData<UffdFaultPolicy, int, int, int> Cases()
+    {
+        var data = new TheoryData<UffdFaultPolicy, int, int, int>();
+        foreach (UffdFaultPolicy policy in new[] { UffdFaultPolicy.SinglePage, UffdFaultPolicy.Batched, UffdFaultPolicy.RangeEvent })
+        {
+            foreach (int pages in new[] { 1, 2, 63, 64, 65, 100, 511, 512, 513 })
+            {
+                foreach (int offset in new[] { 0, 3, 61 })
+                {
+                    data.Add(policy, pages, offset, 128);
+                }
+            }
+
+            data.Add(policy, 65, 7, 1024); // a block much larger than the range
+            data.Add(policy, 1, 1, 64);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void EveryPolicyFaultsOddRangesCompletelyAndExactly(UffdFaultPolicy policy, int pages, int offsetPages, int blockPages)
+    {
+        using var mm = new AddressSpace();
+        ulong start = Base + Pages.Bytes(offsetPages);
+        // A regular VMA right below and right above: a block that spilled over would have to touch them.
+        ulong below = start - Pages.Size;
+        Assert.True(mm.Mmap(below, Pages.Size, Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous | MapFlags.Fixed, null, 0, out _).IsOk);
+        Assert.True(mm.Mmap(start, Pages.Bytes(pages + 1), Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous | MapFlags.Fixed, null, 0, out _).IsOk);
+        using var ctx = new Userfaultfd(mm) { FaultTimeoutMs = 10_000 };
+        ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+        ctx.Register(start, Pages.Bytes(pages), UffdRegisterMode.Missing, out _).ThrowIfError();
+        var fill = new PatternFill(0x5A);
+        using var monitor = new UffdMonitor(ctx, new UffdMonitorOptions
+        {
+            Fill = fill,
+            Resolution = policy switch { UffdFaultPolicy.Batched => UffdResolution.Block, UffdFaultPolicy.RangeEvent => UffdResolution.WholeRun, _ => UffdResolution.SinglePage },
+            BlockPages = blockPages,
+        });
+        HmmRange range = NewRange(mm, start, pages, HmmPfn.ReqFault | HmmPfn.ReqWrite);
+        range.UffdPolicy = policy;
+
+        int rc = DriverLoop(range, timeoutMs: 20_000);
+
+        Assert.True(rc == 0, $"{policy} over {pages} pages at +{offsetPages} (block {blockPages}) ended with {Errno.Name(rc)}: {monitor.LastError}");
+        Assert.Equal(0, monitor.FailedMessages);
+        byte[] page = new byte[PageGeometry.PageSizeInt];
+        for (int i = 0; i < pages; i++)
+        {
+            var p = new HmmPfn(range.HmmPfns[i]);
+            Assert.True(p.IsValid && p.IsWritable, $"page {i} is not valid and writable: {p}");
+            mm.CpuRead(start + Pages.Bytes(i), page);
+            Assert.True(Array.TrueForAll(page, b => b == 0x5A), $"page {i} does not hold the monitor's bytes in full");
+        }
+
+        Assert.True(mm.PageTable.Read(below).IsNone, "the monitor copied into the VMA below the registered range");
+        Assert.True(mm.PageTable.Read(start + Pages.Bytes(pages)).IsNone, "the monitor copied beyond the registered range");
+        Assert.Equal(pages, ctx.Stats[UffdStat.PagesCopied]);
+        long expectedTrips = policy switch
+        {
+            UffdFaultPolicy.SinglePage => pages,
+            UffdFaultPolicy.Batched => BlocksTouched(offsetPages, pages, blockPages),
+            _ => 1,
+        };
+        Assert.Equal(expectedTrips, range.Stats.RoundTrips);
+        Assert.Equal(expectedTrips, ctx.Stats[UffdStat.RoundTrips]);
+        Assert.Equal(policy == UffdFaultPolicy.SinglePage ? pages : 0, range.Stats.EbusyRestarts);
+        Assert.Equal(pages, range.Stats.PagesFaulted);
+    }
+
+    [Fact]
+    public void CompareWithOddPageCountsFinishesForEveryPolicy()
+    {
+        foreach (int pages in new[] { 1, 3, 65, 100 })
+        {
+            IReadOnlyList<MirrorEmu.Workloads.PolicyComparisonRow> rows = MirrorEmu.Workloads.PolicyComparison.Run(
+                new MirrorEmu.Workloads.PolicyComparisonOptions { Pages = pages, MonitorBatch = 128 });
+            Assert.Equal(5, rows.Count);
+            Assert.All(rows.Where(r => r.Scenario != nameof(UffdFaultPolicy.Unsupported)), r =>
+                Assert.True(r.Error is null && r.Verified && r.PagesFaulted == pages, $"{pages} pages, {r.Scenario}: error {r.Error}, verified {r.Verified}, faulted {r.PagesFaulted}"));
+        }
+    }
+
+    /// <summary>How many blockPages-aligned blocks [offset, offset + pages) touches.</summary>
+    private static long BlocksTouched(int offset, int pages, int blockPages) =>
+        ((offset + pages - 1) / blockPages) - (offset / blockPages) + 1;
+}
