@@ -14,7 +14,10 @@ public static class HmmDriverLoop
     /// <param name="range">The range (its notifier inserted).</param>
     /// <param name="driverLock">The lock the invalidate callback takes around SetSeq.</param>
     /// <param name="timeoutMs">The budget in milliseconds (the kernel driver uses <see cref="HmmFault.DefaultTimeoutMs"/>).</param>
-    /// <param name="whileLocked">Called under the driver lock once the result is known to be current (where a driver updates its device page table); may be null.</param>
+    /// <param name="whileLocked">Called under the driver lock once the result is known to be current (where a driver updates
+    /// its device page table); may be null. It must not take the mmap lock, touch memory through the CPU (CpuRead/CpuWrite),
+    /// fault, or wait for a userfaultfd monitor: the driver lock is inside the mmap lock in the lock order (see the top of
+    /// Mm/AddressSpace.cs), so any of these can deadlock against an invalidation; the lock-order checker reports it.</param>
     /// <returns>0; -EBUSY when the budget ran out; or hmm_range_fault's error.</returns>
     public static KResult Run(HmmRange range, DriverLock driverLock, int timeoutMs, Action<HmmRange>? whileLocked = null)
     {

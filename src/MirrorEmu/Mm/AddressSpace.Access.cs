@@ -63,13 +63,14 @@ public sealed partial class AddressSpace
         try
         {
             var retry = new FaultRetry(_faultRetryTimeoutMs, Counters);
+            Tlb.Slot slot = Tlb.CurrentSlot();
             int done = 0;
             while (done < length)
             {
                 ulong va = address + (ulong)done;
                 int inPage = (int)(va & PageGeometry.PageMask);
                 int n = Math.Min(length - done, PageGeometry.PageSizeInt - inPage);
-                Tlb.Slot slot = Tlb.Enter();
+                Tlb.Enter(slot);
                 byte* frame = TryTranslate(va, write);
                 if (frame is null)
                 {

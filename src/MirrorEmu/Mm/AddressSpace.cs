@@ -3,6 +3,32 @@ using MirrorEmu.Telemetry;
 
 namespace MirrorEmu.Mm;
 
+// Lock ordering in MirrorEmu (as mm/rmap.c's "Lock ordering in mm" block), outermost first. A thread
+// takes a lock only while every lock it holds is above it in this list; Base/LockOrder.cs ranks them
+// (LockRank, the names in the first column) and checks every acquisition in Debug builds and in the
+// test suite.
+//
+//   MmapLock               mmap_lock (Mm.MmapLock), one per address space: the VMA list; page-table
+//                          pages are created under it (read) and freed under it (write)
+//   MmapLockNested         a second address space's mmap_lock taken inside the first (fork's child)
+//   DriverLock             a mirror's lock (Notifier.DriverLock): its device page table and read_retry;
+//                          interval-notifier invalidate callbacks take it
+//   UserfaultfdContext     a userfaultfd context's lock: message queues, waiters, the waiter pool
+//   PageCache              a file's page-cache lock (Mm.MemFile): the index → frame array
+//   PageTable              a PMD table's split lock (Mm.PageTable): installing a leaf table or a huge
+//                          leaf, splitting one
+//   NotifierSubscriptions  the interval-notifier subscriptions' lock: the interval tree,
+//                          invalidate_seq, the deferred list
+//   FramePool              the frame pool's lock (Mm.PhysicalMemory): the free queue, chunk creation
+//
+// Not locks, but ordered all the same: a TLB shootdown (Tlb.Shootdown) waits for CPU access sections,
+// which hold no lock and never block, so it may run under any of the above. A userfaultfd wait
+// (handle_userfault) drops the mmap lock first and may hold no lock at all (LockOrder asserts it).
+// Callbacks: an interval notifier's Invalidate runs under the mmap lock (read or write) of the
+// operation that raised it, takes the driver lock, and may not take the mmap lock, fault, or wait for
+// a userfaultfd monitor. HmmDriverLoop's whileLocked callback runs under the driver lock with the
+// same restrictions (a CPU access there takes the mmap lock in the wrong order and is reported).
+
 /// <summary>
 /// A process's address space (mm_struct): a 48-bit virtual space of 4 KiB pages, VMAs kept sorted
 /// by address with O(log n) lookup (find_vma), a 4-level <see cref="Mm.PageTable"/>, the

@@ -35,9 +35,8 @@ public sealed class Tlb
     /// An access section holds no lock and never blocks, so only a descheduled thread makes it wait at all.</summary>
     internal const int StuckAccessMs = 10_000;
 
-    [ThreadStatic]
-    private static Tlb? t_tlb;
-
+    // The calling thread's slot in the TLB it used last (a thread alternating between address spaces
+    // looks the other one's up in _byThread): one thread-static read per access.
     [ThreadStatic]
     private static Slot? t_slot;
 
@@ -53,19 +52,22 @@ public sealed class Tlb
     /// <summary>Threads that have accessed this address space (slots registered).</summary>
     public int AccessingThreads => Volatile.Read(ref _slots).Length;
 
-    /// <summary>Marks the calling thread as inside an access: call before reading the entry.</summary>
-    /// <returns>The thread's slot, to pass to <see cref="Exit"/>.</returns>
-    /// <remarks>Nothing inside the section may block or take a lock: leave it before faulting.</remarks>
+    /// <summary>The calling thread's slot in this TLB (registered on first use): look it up once per access call.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal Slot Enter()
+    internal Slot CurrentSlot()
     {
-        Slot slot = ReferenceEquals(t_tlb, this) ? t_slot! : Register();
-        Volatile.Write(ref slot.Sequence, slot.Sequence + 1);
-        return slot;
+        Slot? slot = t_slot;
+        return slot is not null && ReferenceEquals(slot.Owner, this) ? slot : Register();
     }
 
+    /// <summary>Marks the thread as inside an access: call before reading the entry.</summary>
+    /// <param name="slot">The thread's slot (<see cref="CurrentSlot"/>).</param>
+    /// <remarks>Nothing inside the section may block or take a lock: leave it before faulting.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Enter(Slot slot) => Volatile.Write(ref slot.Sequence, slot.Sequence + 1);
+
     /// <summary>Ends the access that <see cref="Enter"/> began: call after the last byte is copied.</summary>
-    /// <param name="slot">What <see cref="Enter"/> returned.</param>
+    /// <param name="slot">The thread's slot.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Exit(Slot slot) => Volatile.Write(ref slot.Sequence, slot.Sequence + 1);
 
@@ -78,7 +80,7 @@ public sealed class Tlb
     internal void Shootdown()
     {
         Slot[] slots = Volatile.Read(ref _slots);
-        Slot? self = ReferenceEquals(t_tlb, this) ? t_slot : null;
+        Slot? self = t_slot is { } mine && ReferenceEquals(mine.Owner, this) ? mine : null;
         if (slots.Length == 0 || (slots.Length == 1 && ReferenceEquals(slots[0], self)))
         {
             return;
@@ -126,7 +128,7 @@ public sealed class Tlb
         {
             if (!_byThread.TryGetValue(id, out slot))
             {
-                slot = new Slot { ThreadId = id };
+                slot = new Slot { ThreadId = id, Owner = this };
                 _byThread.Add(id, slot);
                 Slot[] grown = [.. _slots, slot];
                 Volatile.Write(ref _slots, grown);
@@ -136,7 +138,6 @@ public sealed class Tlb
         // A full barrier after the slot is published and before this thread's first entry read: a shootdown that
         // did not see the slot ran its barrier before this one, so this thread reads the entries it changed.
         Interlocked.MemoryBarrier();
-        t_tlb = this;
         t_slot = slot;
         return slot;
     }
@@ -158,6 +159,9 @@ public sealed class Tlb
 
         /// <summary>The managed thread id, for messages.</summary>
         public int ThreadId;
+
+        /// <summary>The TLB this slot belongs to.</summary>
+        public Tlb? Owner;
     }
 }
 

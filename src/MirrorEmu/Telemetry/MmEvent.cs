@@ -54,6 +54,6 @@ public enum MmEvent
     /// <summary>Accesses a shootdown found in progress and waited for.</summary>
     TlbShootdownWaits,
     /// <summary>Faults retried at the same address after the handler returned without allowing the access
-    /// (a lock drop, a migration entry, a race); bounded by <see cref="Mm.FaultRetry"/>.</summary>
+    /// (a lock drop, a migration entry, a race); bounded by Mm.FaultRetry.</summary>
     FaultRetries,
 }
