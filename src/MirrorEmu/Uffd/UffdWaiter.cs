@@ -11,7 +11,7 @@ namespace MirrorEmu.Uffd;
 /// </remarks>
 internal sealed class UffdWaiter
 {
-    private readonly ManualResetEventSlim _signal = new(false, 1);
+    private readonly HandOffSignal _signal = new();
 
     /// <summary>The message this waiter put on the queue.</summary>
     public UffdMsg Message { get; private set; }
@@ -25,6 +25,9 @@ internal sealed class UffdWaiter
     /// <summary>How the wait ended. Guarded by the context lock.</summary>
     public UffdWaitOutcome Outcome { get; set; }
 
+    /// <summary>True once <see cref="Signal"/> ran for the current fault.</summary>
+    public bool IsSignalled => _signal.IsSet;
+
     /// <summary>Prepares a pooled waiter for a new fault.</summary>
     /// <param name="message">The page-fault message.</param>
     public void Reset(UffdMsg message)
@@ -37,7 +40,8 @@ internal sealed class UffdWaiter
     }
 
     /// <summary>Wakes the faulting thread. Call under the context lock after setting <see cref="Outcome"/>.</summary>
-    public void Signal() => _signal.Set();
+    /// <returns>True if the thread was asleep (a wake system call), false if it was still polling.</returns>
+    public bool Signal() => _signal.Set();
 
     /// <summary>Waits for <see cref="Signal"/>: polls while <paramref name="spin"/> says it can pay, then blocks.</summary>
     /// <param name="timeoutMs">Most milliseconds to wait, or <see cref="Timeout.Infinite"/>.</param>
@@ -52,13 +56,6 @@ internal sealed class UffdWaiter
             return true;
         }
 
-        try
-        {
-            return _signal.Wait(timeoutMs, cancellation);
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
+        return _signal.WaitWhile(0, timeoutMs, cancellation);
     }
 }

@@ -63,9 +63,12 @@ public sealed partial class Userfaultfd : IUserfaultHook
             waiter = _pool.Count > 0 ? _pool.Pop() : new UffdWaiter();
             waiter.Reset(msg);
             _pending.Add(waiter);
-            WakeReadersLocked();
+            _queuedCount = _pending.Count + _events.Count;
         }
 
+        // Woken after the lock is released: a monitor woken inside it would find it held (and, on one processor,
+        // preempt its holder: a convoy of two extra switches per hand-off).
+        _queued.Bump();
         Stats.Increment(UffdStat.FaultsQueued);
 
         // userfaultfd_must_wait: a run is answered once all of it is filled (the monitor wakes after its last
@@ -96,7 +99,12 @@ public sealed partial class Userfaultfd : IUserfaultHook
                 _waiting.Remove(waiter);
             }
 
-            _pool.Push(waiter);
+            // A waker that took this waiter off the lists signals it after releasing the lock: until it has, the
+            // waiter is not reused (a late signal would wake the next fault that drew it from the pool).
+            if (outcome == UffdWaitOutcome.Waiting || waiter.IsSignalled)
+            {
+                _pool.Push(waiter);
+            }
         }
 
         if (outcome == UffdWaitOutcome.Failed || (!woken && outcome == UffdWaitOutcome.Waiting && mustWait && !CurrentTask.FatalSignalPending && !_released))
@@ -130,15 +138,30 @@ public sealed partial class Userfaultfd : IUserfaultHook
 
     /// <summary>Wakes the waiters whose address lies in [start, end) (__wake_userfault) with <paramref name="outcome"/>.</summary>
     /// <returns>How many were woken.</returns>
+    /// <remarks>The waiters are taken off the lists under the lock and signalled after it is released, so a woken
+    /// thread never finds the lock held by its waker (it takes it at once to return its waiter to the pool).</remarks>
     private int WakeRange(ulong start, ulong end, UffdWaitOutcome outcome)
     {
-        int woken = 0;
         long now = Stopwatch.GetTimestamp();
         long nanos = 0;
+        UffdWaiter? first = null;
+        UffdWaiter[]? more = null;
+        int woken = 0;
         using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
-            woken += WakeList(_pending, start, end, outcome, now, ref nanos);
-            woken += WakeList(_waiting, start, end, outcome, now, ref nanos);
+            TakeWaiters(_pending, start, end, outcome, now, ref nanos, ref first, ref more, ref woken);
+            TakeWaiters(_waiting, start, end, outcome, now, ref nanos, ref first, ref more, ref woken);
+        }
+
+        first?.Signal();
+        if (more is not null)
+        {
+            for (int i = 0; i < woken - 1; i++)
+            {
+                more[i].Signal();
+            }
+
+            System.Buffers.ArrayPool<UffdWaiter>.Shared.Return(more, clearArray: true);
         }
 
         Stats.Add(UffdStat.Wakeups, woken);
@@ -146,9 +169,8 @@ public sealed partial class Userfaultfd : IUserfaultHook
         return woken;
     }
 
-    private static int WakeList(List<UffdWaiter> list, ulong start, ulong end, UffdWaitOutcome outcome, long now, ref long nanos)
+    private static void TakeWaiters(List<UffdWaiter> list, ulong start, ulong end, UffdWaitOutcome outcome, long now, ref long nanos, ref UffdWaiter? first, ref UffdWaiter[]? more, ref int woken)
     {
-        int woken = 0;
         for (int i = list.Count - 1; i >= 0; i--)
         {
             UffdWaiter w = list[i];
@@ -159,12 +181,30 @@ public sealed partial class Userfaultfd : IUserfaultHook
 
             list.RemoveAt(i);
             w.Outcome = outcome;
-            w.Signal();
-            woken++;
             nanos += (long)Stopwatch.GetElapsedTime(w.QueuedAt, now).TotalNanoseconds;
-        }
+            if (first is null)
+            {
+                first = w;
+            }
+            else
+            {
+                if (more is null || woken - 1 == more.Length)
+                {
+                    UffdWaiter[] grown = System.Buffers.ArrayPool<UffdWaiter>.Shared.Rent(Math.Max(8, (more?.Length ?? 0) * 2));
+                    more?.AsSpan().CopyTo(grown);
+                    if (more is not null)
+                    {
+                        System.Buffers.ArrayPool<UffdWaiter>.Shared.Return(more, clearArray: true);
+                    }
 
-        return woken;
+                    more = grown;
+                }
+
+                more[woken - 1] = w;
+            }
+
+            woken++;
+        }
     }
 
     /// <summary>Ends the waits of [start, start + length) with a failure: their faults answer SIGBUS. For a monitor
@@ -189,6 +229,7 @@ public sealed partial class Userfaultfd : IUserfaultHook
 
         // dup_userfaultfd: one new context per parent context and child, announced once.
         Userfaultfd? childCtx;
+        bool queued = false;
         using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
         {
             if (!_forkChildren.TryGetValue(child, out childCtx))
@@ -198,7 +239,13 @@ public sealed partial class Userfaultfd : IUserfaultHook
                 childCtx._apiDone = true;
                 _forkChildren.Add(child, childCtx);
                 QueueEventLocked(new UffdMsg(UffdEventType.Fork, 0, Child: childCtx));
+                queued = true;
             }
+        }
+
+        if (queued)
+        {
+            _queued.Bump();
         }
 
         return childCtx;

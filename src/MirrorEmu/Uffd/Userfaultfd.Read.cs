@@ -49,44 +49,32 @@ public sealed partial class Userfaultfd
         }
 
         long deadline = timeoutMs == Timeout.Infinite ? long.MaxValue : Environment.TickCount64 + timeoutMs;
-        using CancellationTokenRegistration reg = cancellation.CanBeCanceled
-            ? cancellation.UnsafeRegister(static o => { using (new RankedMonitor(o!, LockRank.UserfaultfdContext)) { Monitor.PulseAll(o!); } }, _lock)
-            : default;
-        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
+        while (true)
         {
-            while (true)
+            // Whatever is queued after this read of the count changes it, so the sleep below cannot miss it.
+            int seen = _queued.Value;
+            if (TryTake(messages, out count))
             {
-                if (TakeLocked(messages, out count))
-                {
-                    return KResult.Ok;
-                }
-
-                if (_released)
-                {
-                    return Closed;
-                }
-
-                if (cancellation.IsCancellationRequested)
-                {
-                    return Interrupted;
-                }
-
-                long left = deadline == long.MaxValue ? Timeout.Infinite : deadline - Environment.TickCount64;
-                if (deadline != long.MaxValue && left <= 0)
-                {
-                    return NoMessage;
-                }
-
-                _readersSleeping++;
-                try
-                {
-                    Monitor.Wait(_lock, (int)Math.Min(left, int.MaxValue));
-                }
-                finally
-                {
-                    _readersSleeping--;
-                }
+                return KResult.Ok;
             }
+
+            if (_released)
+            {
+                return Closed;
+            }
+
+            if (cancellation.IsCancellationRequested)
+            {
+                return Interrupted;
+            }
+
+            long left = deadline == long.MaxValue ? Timeout.Infinite : deadline - Environment.TickCount64;
+            if (deadline != long.MaxValue && left <= 0)
+            {
+                return NoMessage;
+            }
+
+            _queued.WaitWhile(seen, (int)Math.Min(left, int.MaxValue), cancellation);
         }
     }
 
@@ -133,22 +121,16 @@ public sealed partial class Userfaultfd
         {
             QueueEventLocked(msg);
         }
+
+        _queued.Bump();
     }
 
+    /// <summary>Queues an event. Call under the lock, then <c>_queued.Bump()</c> after releasing it.</summary>
     private void QueueEventLocked(UffdMsg msg)
     {
         _events.Enqueue(msg);
         Interlocked.Increment(ref _mmapChanging);
         Stats.Increment(UffdStat.EventsQueued);
-        WakeReadersLocked();
-    }
-
-    private void WakeReadersLocked()
-    {
         _queuedCount = _pending.Count + _events.Count;
-        if (_readersSleeping > 0)
-        {
-            Monitor.PulseAll(_lock);
-        }
     }
 }

@@ -14,14 +14,15 @@ namespace MirrorEmu.Uffd;
 /// <para>Split by concern: <c>Userfaultfd.Fault.cs</c> (handle_userfault and the wait),
 /// <c>.Read.cs</c> (messages and events), <c>.Resolve.cs</c> (the resolution ioctls).</para>
 /// <para>Concurrency model:</para> <see cref="_lock"/> guards the pending and waiting lists, the
-/// event queue, the waiter pool, and reader sleeping; it is never held while the mmap lock is
+/// event queue and the waiter pool (readers sleep on a <see cref="HandOffSignal"/> that counts what is
+/// queued, faulting threads on their waiter's own signal); it is never held while the mmap lock is
 /// taken, and it is taken while the mmap read lock is held (fault path, resolutions), so the order
 /// is mmap lock → context lock. Flags (<see cref="_released"/>, <see cref="_monitorGone"/>) are read
 /// without it.
 /// </remarks>
 public sealed partial class Userfaultfd : IDisposable
 {
-    // Guards _pending, _waiting, _events, _pool, _readersSleeping; it is also the readers' wait queue.
+    // Guards _pending, _waiting, _events and _pool. Readers sleep on _queued, not on this lock.
     private readonly object _lock = new();
     private readonly List<UffdWaiter> _pending = [];  // queued, not yet read (fault_pending_wqh)
     private readonly List<UffdWaiter> _waiting = [];  // read, not yet woken (fault_wqh)
@@ -32,9 +33,11 @@ public sealed partial class Userfaultfd : IDisposable
     private bool _apiDone;
     private volatile bool _released;
     private volatile bool _monitorGone;
-    private int _readersSleeping;
     private int _faultTimeoutMs = 30_000;
     private readonly HandOffSpin _handOff = new();
+
+    // Counts messages and events as they are queued (and closes): what a reader sleeps on.
+    private readonly HandOffSignal _queued = new();
     private int _mmapChanging;
 
     /// <summary>Creates a context on <paramref name="mm"/> (userfaultfd(2)); call <see cref="Api"/> before anything else.</summary>
@@ -245,10 +248,7 @@ public sealed partial class Userfaultfd : IDisposable
         }
 
         WakeRange(0, ulong.MaxValue, UffdWaitOutcome.Resolved);
-        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
-        {
-            Monitor.PulseAll(_lock);
-        }
+        _queued.Bump(); // readers see the close
     }
 
     /// <summary>Ends every wait with an error and makes later faults SIGBUS: the monitor serving this context is gone.</summary>
