@@ -36,7 +36,32 @@ public static class CliApp
             stderr.WriteLine($"mirroremu: {e.Message}");
             return UsageError;
         }
+        catch (Exception e) when (e is OutOfMemoryException or InsufficientMemoryException or Mm.MemoryFaultException or KernelErrorException)
+        {
+            // A run that failed (the host ran out of memory after all, an emulated fault that could not be served):
+            // one line, exit 1, no stack trace.
+            stderr.WriteLine($"mirroremu: the run failed: {OneLine(e.Message)}");
+            return RunFailed;
+        }
     }
+
+    /// <summary>Exit code for a run that failed.</summary>
+    public const int RunFailed = 1;
+
+    /// <summary>Refuses a run that needs more memory than this machine (and its limits) allows, before it starts.</summary>
+    /// <param name="what">The option that sized the run, for the message ("--pages=16777216").</param>
+    /// <param name="neededBytes">What the run needs.</param>
+    /// <exception cref="CliUsageException">It needs more than <see cref="MemoryBudget.AvailableBytes"/>.</exception>
+    internal static void CheckMemory(string what, long neededBytes)
+    {
+        MemoryBudget budget = MemoryBudget.Current();
+        if (neededBytes > budget.AvailableBytes)
+        {
+            throw new CliUsageException($"{what} needs about {MemoryBudget.Gib(neededBytes)} of memory, but only {budget.Describe()}");
+        }
+    }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
     /// <summary>The version printed by <c>--version</c>.</summary>
     public static string Version =>
@@ -114,6 +139,14 @@ public static class CliApp
         {
             throw new CliUsageException($"--touched-pages={touchedPages} must be a positive multiple of 512 that fits the mapping");
         }
+
+        KResult fits = Workloads.FootprintProbe.CheckMapping((ulong)mappingGib << 30);
+        if (!fits.IsOk)
+        {
+            throw new CliUsageException($"--mapping-gib={mappingGib} does not fit the emulated address space ({fits})");
+        }
+
+        CheckMemory($"--touched-pages={touchedPages}", Workloads.FootprintProbe.EstimateBytes(touchedPages));
 
         Workloads.FootprintReport r = Workloads.FootprintProbe.Measure((ulong)mappingGib << 30, touchedPages);
         o.WriteLine($"mapping:              {mappingGib} GiB private anonymous");

@@ -22,6 +22,7 @@ internal static class Compare
         }
 
         var options = new PolicyComparisonOptions { Pages = pages, Policies = ParsePolicies(policies), MonitorBatch = monitorBatch, Seed = seed };
+        CliApp.CheckMemory($"--pages={pages}", PolicyComparison.EstimateBytes(options));
         IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });
         console.Profile.Width = Math.Max(console.Profile.Width, 132);
         IReadOnlyList<PolicyComparisonRow> rows = json

@@ -71,7 +71,11 @@ public sealed unsafe class PhysicalMemory : IDisposable
         _chunks = new nint[chunkSlots];
         _counts = new int[]?[chunkSlots];
         Counters = counters ?? new CounterSet<MmEvent>();
-        EnsureChunk(0);
+        if (!TryEnsureChunk(0))
+        {
+            throw new InsufficientMemoryException($"PhysicalMemory: the first {ChunkFrames * (long)PageGeometry.PageSize >> 20} MiB chunk of frames could not be allocated");
+        }
+
         NativeMemory.Clear(FramePointer(ZeroPfn), (nuint)PageGeometry.PageSize);
         _nextFresh = ZeroPfn + 1;
     }
@@ -150,9 +154,8 @@ public sealed unsafe class PhysicalMemory : IDisposable
                 n += run;
             }
 
-            while (n < pfns.Length && _nextFresh < _maxFrames)
+            while (n < pfns.Length && _nextFresh < _maxFrames && TryEnsureChunk((int)(_nextFresh >> ChunkShift)))
             {
-                EnsureChunk((int)(_nextFresh >> ChunkShift));
                 pfns[n++] = _nextFresh++;
             }
         }
@@ -175,20 +178,19 @@ public sealed unsafe class PhysicalMemory : IDisposable
         using (new RankedMonitor(_lock, LockRank.FramePool))
         {
             ulong aligned = (_nextFresh + HugeFrames - 1) & ~(HugeFrames - 1);
-            if (aligned + HugeFrames > _maxFrames)
+            if (aligned + HugeFrames > _maxFrames || !TryEnsureChunk((int)(_nextFresh >> ChunkShift)) || !TryEnsureChunk((int)(aligned >> ChunkShift)))
             {
                 basePfn = 0;
                 return false;
             }
 
-            // The frames skipped to reach alignment go to the free list.
+            // The frames skipped to reach alignment go to the free list (a huge page never spans two chunks, and
+            // the skipped frames lie in the chunk of _nextFresh or of aligned).
             for (ulong pfn = _nextFresh; pfn < aligned; pfn++)
             {
-                EnsureChunk((int)(pfn >> ChunkShift));
                 PushFree(pfn);
             }
 
-            EnsureChunk((int)(aligned >> ChunkShift));
             _nextFresh = aligned + HugeFrames;
             basePfn = aligned;
         }
@@ -311,17 +313,44 @@ public sealed unsafe class PhysicalMemory : IDisposable
         return ref counts[(int)(pfn & ChunkFrameMask)];
     }
 
-    private void EnsureChunk(int chunk)
+    /// <summary>Makes sure a chunk's frames exist. Call under <see cref="_lock"/>.</summary>
+    /// <returns>False when the host could not give the memory (or <see cref="FailChunkAllocationsForTest"/> says so): the
+    /// caller answers as for a pool at its limit (VM_FAULT_OOM, -ENOMEM), and nothing changed.</returns>
+    private bool TryEnsureChunk(int chunk)
     {
         if (_chunks[chunk] != 0)
         {
-            return;
+            return true;
         }
 
-        _counts[chunk] = new int[ChunkFrames];
-        _chunks[chunk] = (nint)NativeMemory.AlignedAlloc((nuint)ChunkFrames * (nuint)PageGeometry.PageSize, (nuint)PageGeometry.PageSize);
+        if (FailChunkAllocationsForTest)
+        {
+            Counters.Increment(MmEvent.HostAllocationFailures);
+            return false;
+        }
+
+        int[] counts;
+        nint frames;
+        try
+        {
+            counts = new int[ChunkFrames];
+            frames = (nint)NativeMemory.AlignedAlloc((nuint)ChunkFrames * (nuint)PageGeometry.PageSize, (nuint)PageGeometry.PageSize);
+        }
+        catch (OutOfMemoryException)
+        {
+            Counters.Increment(MmEvent.HostAllocationFailures);
+            return false;
+        }
+
+        _counts[chunk] = counts;
+        _chunks[chunk] = frames;
         _chunkCount++;
+        return true;
     }
+
+    /// <summary>Test hook: while true, a chunk that does not exist yet cannot be allocated (as if the host refused the
+    /// memory), so allocations beyond the chunks already made fail the way a host out of memory makes them fail.</summary>
+    internal bool FailChunkAllocationsForTest { get; set; }
 
     private void ThrowIfDisposed()
     {

@@ -56,4 +56,7 @@ public enum MmEvent
     /// <summary>Faults retried at the same address after the handler returned without allowing the access
     /// (a lock drop, a migration entry, a race); bounded by Mm.FaultRetry.</summary>
     FaultRetries,
+    /// <summary>Times the host refused memory for a new chunk of frames (the pool then answers as at its limit:
+    /// VM_FAULT_OOM, -ENOMEM).</summary>
+    HostAllocationFailures,
 }

@@ -22,6 +22,23 @@ public readonly record struct FootprintReport(ulong MappingBytes, long TouchedPa
 /// </summary>
 public static class FootprintProbe
 {
+    /// <summary>Bytes the probe needs: the touched frames, two spare chunks the pool may start, and the page tables and
+    /// per-frame counts, with a margin; what a caller checks against <see cref="Telemetry.MemoryBudget"/> first.</summary>
+    /// <param name="touchedPages">Pages to write.</param>
+    public static long EstimateBytes(long touchedPages) =>
+        ((touchedPages + (2L * PhysicalMemory.ChunkFrames)) * (PageGeometry.PageSizeInt + sizeof(int))) + (touchedPages * 16) + (64L << 20);
+
+    /// <summary>Checks that a mapping of <paramref name="mappingBytes"/> fits the emulated address space (mmap in a
+    /// throwaway address space, which takes no frames).</summary>
+    /// <param name="mappingBytes">The mapping's size.</param>
+    /// <returns>The mmap result: 0, or why it cannot be mapped.</returns>
+    public static KResult CheckMapping(ulong mappingBytes)
+    {
+        using var memory = new PhysicalMemory(2 * PageGeometry.PageSize);
+        using var mm = new AddressSpace(memory);
+        return mm.MmapAnonymous(mappingBytes, Prot.ReadWrite, MapFlags.Private, out _);
+    }
+
     /// <summary>Runs the probe.</summary>
     /// <param name="mappingBytes">Mapping size in bytes (page aligned, at least the touched bytes).</param>
     /// <param name="touchedPages">Pages to write (a multiple of 512).</param>

@@ -69,6 +69,13 @@ public sealed record PolicyComparisonRow
 /// </summary>
 public static class PolicyComparison
 {
+    /// <summary>Bytes a comparison needs: one pool of frames for the range (every scenario reuses it), a margin for the
+    /// pool's page tables, counts and free queue and the pfn array of each range, and the monitor's buffer; what a caller
+    /// checks against <see cref="Telemetry.MemoryBudget"/> before starting.</summary>
+    /// <param name="options">What will run.</param>
+    public static long EstimateBytes(PolicyComparisonOptions options) =>
+        ((long)options.Pages * (PageGeometry.PageSizeInt + 32)) + (128L << 20);
+
     /// <summary>Runs every scenario in turn.</summary>
     /// <param name="options">What to run.</param>
     /// <param name="progress">Told the name of each scenario as it starts.</param>
