@@ -49,14 +49,20 @@ public sealed class MmapLock
     /// <summary>True while held in either mode.</summary>
     public bool IsLocked => IsReadLocked || IsWriteLocked;
 
-    /// <summary>mmap_read_lock: waits as long as it takes.</summary>
+    /// <summary>How long <see cref="ReadLock"/> and <see cref="WriteLock"/> wait before they report the wait as a
+    /// probable deadlock instead of hanging, in milliseconds (the kernel waits for ever; no operation of the
+    /// emulator holds the lock for more than a fraction of this).</summary>
+    public const int DeadlockReportMs = 120_000;
+
+    /// <summary>mmap_read_lock: waits as long as it takes, up to <see cref="DeadlockReportMs"/>.</summary>
+    /// <exception cref="TimeoutException">Not acquired within <see cref="DeadlockReportMs"/>: a deadlock, named with the lock's state.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void ReadLock()
     {
         LockOrder.Acquiring(LockRank.MmapLock, this);
-        if (!TryAcquireRead())
+        if (!TryAcquireRead() && !ReadLockSlow(DeadlockReportMs, CancellationToken.None))
         {
-            ReadLockSlow(Timeout.Infinite, CancellationToken.None);
+            ThrowDeadlock("read");
         }
     }
 
@@ -138,7 +144,8 @@ public sealed class MmapLock
         ReadUnlock();
     }
 
-    /// <summary>mmap_write_lock: waits as long as it takes.</summary>
+    /// <summary>mmap_write_lock: waits as long as it takes, up to <see cref="DeadlockReportMs"/>.</summary>
+    /// <exception cref="TimeoutException">Not acquired within <see cref="DeadlockReportMs"/>: a deadlock, named with the lock's state.</exception>
     public void WriteLock()
     {
         LockOrder.Acquiring(LockRank.MmapLock, this);
@@ -148,7 +155,20 @@ public sealed class MmapLock
             return;
         }
 
-        WriteLockSlow(Timeout.Infinite, CancellationToken.None);
+        if (!WriteLockSlow(DeadlockReportMs, CancellationToken.None))
+        {
+            ThrowDeadlock("write");
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowDeadlock(string mode)
+    {
+        LockOrder.Released(LockRank.MmapLock, this);
+        long s = Volatile.Read(ref _state);
+        throw new TimeoutException(
+            $"mmap_lock: no {mode} hold after {DeadlockReportMs / 1000} s (held for write: {s < 0}, readers: {s & ReaderMask}, " +
+            $"writers waiting: {(s & WaitingMask) >> WaitingShift}); a deadlock, or a holder that never released it");
     }
 
     /// <summary>mmap_write_lock_killable.</summary>

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace MirrorEmu.Notifier;
 
 /// <summary>
@@ -31,13 +29,17 @@ public sealed class DriverLock
     /// <summary>True while the calling thread holds the lock.</summary>
     public bool IsHeldByCurrentThread => Volatile.Read(ref _owner) == Environment.CurrentManagedThreadId;
 
-    /// <summary>mutex_lock: waits as long as it takes.</summary>
+    /// <summary>How long <see cref="Enter"/> waits before it reports the wait as a probable deadlock, in milliseconds.</summary>
+    public const int DeadlockReportMs = 120_000;
+
+    /// <summary>mutex_lock: waits as long as it takes, up to <see cref="DeadlockReportMs"/>.</summary>
     /// <exception cref="InvalidOperationException">The calling thread already holds it (a self-deadlock).</exception>
+    /// <exception cref="TimeoutException">Not acquired within <see cref="DeadlockReportMs"/>.</exception>
     public void Enter()
     {
-        if (!TryEnter(Timeout.Infinite, CancellationToken.None))
+        if (!TryEnter(DeadlockReportMs, CancellationToken.None))
         {
-            throw new UnreachableException();
+            throw new TimeoutException($"{_name}: not acquired after {DeadlockReportMs / 1000} s (held by thread {Volatile.Read(ref _owner)}); a deadlock, or a holder that never released it");
         }
     }
 
