@@ -62,6 +62,8 @@ public sealed class UffdMonitor : IDisposable
     private volatile Exception? _failure;
     private volatile string? _lastError;
     private long _failedMessages;
+    private int _disposed;
+    private int _detached;
 
     /// <summary>Starts a monitor thread on <paramref name="ctx"/>.</summary>
     /// <param name="ctx">A context after its handshake.</param>
@@ -81,6 +83,7 @@ public sealed class UffdMonitor : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), $"ReadBatch={_options.ReadBatch} must be positive");
         }
 
+        _ctx.AttachMonitor();
         _thread = new Thread(Loop) { IsBackground = true, Name = _options.ThreadName };
         _thread.Start();
     }
@@ -97,14 +100,20 @@ public sealed class UffdMonitor : IDisposable
     /// <summary>Round trips by pages each resolved, bucketed by powers of two.</summary>
     public PowerOfTwoHistogram PagesPerRoundTrip { get; } = new();
 
-    /// <summary>Stops the thread (waiting for it up to 5 s).</summary>
+    /// <summary>Stops the thread (waiting for it up to 5 s). Faults still waiting then fail with SIGBUS, unless another
+    /// monitor serves the context. Disposing twice does nothing.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _stop.Cancel();
         _thread.Join(5000);
-        if (!_ctx.IsReleased)
+        if (Interlocked.Exchange(ref _detached, 1) == 0)
         {
-            _ctx.MarkMonitorGone();
+            _ctx.DetachMonitor(crashed: false);
         }
 
         _stop.Dispose();
@@ -146,7 +155,10 @@ public sealed class UffdMonitor : IDisposable
         catch (Exception e)
         {
             _failure = e;
-            _ctx.MarkMonitorGone();
+            if (Interlocked.Exchange(ref _detached, 1) == 0)
+            {
+                _ctx.DetachMonitor(crashed: true);
+            }
         }
     }
 

@@ -33,6 +33,7 @@ public sealed partial class Userfaultfd : IDisposable
     private bool _apiDone;
     private volatile bool _released;
     private volatile bool _monitorGone;
+    private int _monitors; // UffdMonitors attached now; guarded by _lock
     private int _faultTimeoutMs = 30_000;
     private readonly HandOffSpin _handOff = new();
 
@@ -251,11 +252,37 @@ public sealed partial class Userfaultfd : IDisposable
         _queued.Bump(); // readers see the close
     }
 
-    /// <summary>Ends every wait with an error and makes later faults SIGBUS: the monitor serving this context is gone.</summary>
-    internal void MarkMonitorGone()
+    /// <summary>A <see cref="UffdMonitor"/> starts serving this context: faults wait for it again.</summary>
+    internal void AttachMonitor()
     {
-        _monitorGone = true;
-        WakeRange(0, ulong.MaxValue, UffdWaitOutcome.Failed);
+        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
+        {
+            _monitors++;
+            _monitorGone = false;
+        }
+    }
+
+    /// <summary>A <see cref="UffdMonitor"/> stopped (disposed, or its thread died). When it was the last one, every wait
+    /// ends with an error and later faults answer SIGBUS at once, until another monitor attaches: a dead monitor is an
+    /// error, not a hang (the kernel would let the threads sleep).</summary>
+    /// <param name="crashed">True when the monitor's thread died: its faults fail even if other monitors remain.</param>
+    internal void DetachMonitor(bool crashed)
+    {
+        bool last;
+        using (new RankedMonitor(_lock, LockRank.UserfaultfdContext))
+        {
+            last = --_monitors <= 0;
+            if (last)
+            {
+                _monitors = 0;
+                _monitorGone = true;
+            }
+        }
+
+        if (last || crashed)
+        {
+            WakeRange(0, ulong.MaxValue, UffdWaitOutcome.Failed);
+        }
     }
 
     private KResult CheckUsable(string call, ulong start, ulong length)

@@ -71,6 +71,7 @@ public class RangeFaultStressTests
         });
 
         var rngReq = new Random(seed + 1);
+        ulong[] requested = new ulong[PageCount];
         long accepted = 0;
         long busy = 0;
         long t0 = Stopwatch.GetTimestamp();
@@ -79,7 +80,7 @@ public class RangeFaultStressTests
         {
             for (int i = 0; i < PageCount; i++)
             {
-                range.HmmPfns[i] = rngReq.Next(3) switch { 0 => 0, 1 => HmmPfn.ReqFault, _ => HmmPfn.ReqFault | HmmPfn.ReqWrite };
+                range.HmmPfns[i] = requested[i] = rngReq.Next(3) switch { 0 => 0, 1 => HmmPfn.ReqFault, _ => HmmPfn.ReqFault | HmmPfn.ReqWrite };
             }
 
             range.NotifierSeq = notifier.ReadBegin(5000, TestContext.Current.CancellationToken);
@@ -126,6 +127,14 @@ public class RangeFaultStressTests
                         Assert.True(pte.IsPresent && pte.Pfn == p.Pfn, $"page {i}: accepted pfn 0x{p.Pfn:x} but the page table has {pte} (seed {seed})");
                         Assert.True(!p.IsWritable || pte.IsWritable, $"page {i}: accepted WRITE on a read-only entry (seed {seed})");
                     }
+                    else
+                    {
+                        Assert.False(pte.IsPresent, $"page {i}: reported not valid but the page table maps it: {pte} (seed {seed})");
+                    }
+
+                    // A successful call made every requested page valid, and writable where a write was requested.
+                    Assert.True((requested[i] & HmmPfn.ReqFault) == 0 || p.IsValid, $"page {i}: fault requested, not valid after success (seed {seed})");
+                    Assert.True((requested[i] & HmmPfn.ReqWrite) == 0 || p.IsWritable, $"page {i}: write requested, not writable after success (seed {seed})");
                 }
 
                 accepted++;

@@ -16,7 +16,7 @@ public class UffdPolicyTests
 
     private sealed class Setup : IDisposable
     {
-        public Setup(UffdResolution resolution, int blockPages = 64)
+        public Setup(UffdResolution resolution, int blockPages = 64, Func<AddressSpace, ulong, IUffdFill>? fill = null)
         {
             Mm = new AddressSpace();
             Mm.MmapAnonymous(Pages.Bytes(PageCount), Prot.ReadWrite, MapFlags.Private, out ulong a).ThrowIfError();
@@ -24,7 +24,7 @@ public class UffdPolicyTests
             Ctx = new Userfaultfd(Mm) { FaultTimeoutMs = 20_000 };
             Ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
             Ctx.Register(a, Pages.Bytes(PageCount), UffdRegisterMode.Missing, out _).ThrowIfError();
-            Monitor = new UffdMonitor(Ctx, new UffdMonitorOptions { Fill = new PatternFill(Fill), Resolution = resolution, BlockPages = blockPages });
+            Monitor = new UffdMonitor(Ctx, new UffdMonitorOptions { Fill = fill?.Invoke(Mm, a) ?? new PatternFill(Fill), Resolution = resolution, BlockPages = blockPages });
             Range = NewRange(Mm, a, PageCount, HmmPfn.ReqFault | HmmPfn.ReqWrite);
         }
 
@@ -123,9 +123,15 @@ public class UffdPolicyTests
     [InlineData(UffdFaultPolicy.SinglePage)]
     [InlineData(UffdFaultPolicy.Batched)]
     [InlineData(UffdFaultPolicy.RangeEvent)]
-    public void InvalidationStormStillEndsWithCorrectData(UffdFaultPolicy policy)
+    public void InvalidationsDuringTheCallCauseEbusyAndStillEndWithCorrectData(UffdFaultPolicy policy)
     {
-        using var s = new Setup(policy == UffdFaultPolicy.RangeEvent ? UffdResolution.WholeRun : policy == UffdFaultPolicy.Batched ? UffdResolution.Block : UffdResolution.SinglePage);
+        // Deterministic part: the monitor's first three fills each change the range's protection (to the same value:
+        // PROTECTION_VMA) while the faulting thread waits with the mmap lock dropped, so the notifier sequence moves
+        // during the call for sure. Random part: a storm thread keeps doing the same meanwhile.
+        InvalidatingFill? invalidateDuringFill = null;
+        using var s = new Setup(
+            policy == UffdFaultPolicy.RangeEvent ? UffdResolution.WholeRun : policy == UffdFaultPolicy.Batched ? UffdResolution.Block : UffdResolution.SinglePage,
+            fill: (mm, a) => invalidateDuringFill = new InvalidatingFill(mm, a, PageCount, Fill, times: 3));
         s.Range.UffdPolicy = policy;
         int seed = TestSeeds.Get();
         var rng = new Random(seed);
@@ -136,7 +142,7 @@ public class UffdPolicyTests
             while (!stop.IsCancellationRequested)
             {
                 int page = rng.Next(PageCount);
-                s.Mm.Mprotect(s.Address + Pages.Bytes(page), Pages.Size, Prot.ReadWrite).ThrowIfError(); // PROTECTION_VMA, same protection
+                s.Mm.Mprotect(s.Address + Pages.Bytes(page), Pages.Size, Prot.ReadWrite).ThrowIfError();
                 Interlocked.Increment(ref storms);
                 Thread.Sleep(0);
             }
@@ -147,8 +153,29 @@ public class UffdPolicyTests
         Assert.Null(storm.Error);
         Assert.Equal(0, rc);
         s.AssertEveryPageHasTheMonitorsBytes();
-        Assert.True(storms > 0);
-        TestContext.Current.TestOutputHelper?.WriteLine($"{policy}: {storms} invalidations, {s.Range.Stats.EbusyReturns} -EBUSY returns, {s.Range.Stats.Calls} calls");
+        Assert.Equal(3, invalidateDuringFill!.Invalidations);
+        Assert.True(s.Range.Stats.EbusyReturns >= 1, $"{policy}: an invalidation during the call did not make hmm_range_fault return -EBUSY");
+        Assert.True(s.Range.Stats.Calls == s.Range.Stats.EbusyReturns + 1, "every -EBUSY must be followed by exactly one more call, and the last call succeeds");
+        TestContext.Current.TestOutputHelper?.WriteLine($"{policy}: {storms} storm invalidations, {s.Range.Stats.EbusyReturns} -EBUSY returns, {s.Range.Stats.Calls} calls");
+    }
+
+    /// <summary>Fills pages with a byte and, on its first few calls, raises an invalidation over the whole range.</summary>
+    private sealed class InvalidatingFill(AddressSpace mm, ulong start, int pages, byte value, int times) : IUffdFill
+    {
+        private int _left = times;
+
+        public int Invalidations { get; private set; }
+
+        public void Fill(ulong address, Span<byte> destination)
+        {
+            destination.Fill(value);
+            if (_left > 0)
+            {
+                _left--;
+                mm.Mprotect(start, Pages.Bytes(pages), Prot.ReadWrite).ThrowIfError();
+                Invalidations++;
+            }
+        }
     }
 
     [Fact]

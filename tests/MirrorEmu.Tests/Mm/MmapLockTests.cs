@@ -49,11 +49,46 @@ public class MmapLockTests
             l.WriteUnlock();
         });
         writer.Start();
-        SpinWait.SpinUntil(() => !l.TryReadLockThenRelease(), 5000);
-        Assert.False(writerHas.IsSet);
+        // Writer preference: once the writer waits, a new reader is turned away although only readers hold the lock.
+        Assert.True(SpinWait.SpinUntil(() => !l.TryReadLockThenRelease(), 5000), "a new reader got in while a writer was waiting");
+        Assert.False(writerHas.IsSet, "the writer got in while a reader held the lock");
+        Assert.True(l.IsReadLocked && !l.IsWriteLocked);
         l.ReadUnlock();
         Assert.True(writerHas.Wait(5000, TestContext.Current.CancellationToken), "writer never got the lock after the last reader left");
         writer.Join();
+    }
+
+    [Fact]
+    public void DowngradeKeepsWritersOutButLetsReadersIn()
+    {
+        MmapLock l = NewLock();
+        l.WriteLock();
+        long before = l.Sequence;
+        l.Downgrade();
+        Assert.Equal(before + 1, l.Sequence); // the VMAs may have changed under the write hold: droppers revalidate
+        Assert.True(l.IsReadLocked && !l.IsWriteLocked);
+        Assert.True(l.TryReadLockThenRelease(), "a reader could not join a downgraded hold");
+        Assert.False(l.TryWriteLock(), "a writer got in while the downgraded read hold was still there");
+        l.ReadUnlock();
+        Assert.True(l.TryWriteLock());
+        l.WriteUnlock();
+    }
+
+    [Fact]
+    public void KillableWriteWaitEndsWithEintrAndLetsReadersThroughAgain()
+    {
+        MmapLock l = NewLock();
+        var reader = new Thread(() => l.ReadLock()); // a read hold of another thread
+        reader.Start();
+        reader.Join();
+        using var cts = new CancellationTokenSource(50);
+        Assert.Equal(-Errno.EINTR, l.WriteLockKillable(cts.Token));
+        Assert.False(l.IsWriteLocked);
+        Assert.True(l.TryReadLockThenRelease(), "the cancelled writer's waiting bit still holds readers off");
+        l.ReadUnlock();
+        Assert.Equal(0, l.WriteLockKillable(CancellationToken.None));
+        Assert.True(l.IsWriteLocked);
+        l.WriteUnlock();
     }
 
     [Fact]

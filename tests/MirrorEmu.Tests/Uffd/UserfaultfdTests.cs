@@ -284,6 +284,19 @@ public class UserfaultfdTests
     }
 
     [Fact]
+    public void ANewMonitorTakesOverFromADisposedOne()
+    {
+        using var f = new UffdFixture();
+        var first = new UffdMonitor(f.Ctx);
+        first.Dispose();
+        first.Dispose(); // twice is harmless
+        Assert.Equal(Signal.SIGBUS, Assert.Throws<MemoryFaultException>(() => Pages.Read(f.Mm, f.Address)).Signal);
+        using var second = new UffdMonitor(f.Ctx, new UffdMonitorOptions { Fill = new PatternFill(0x6D) });
+        Assert.Equal(0x6D, Pages.Read(f.Mm, f.Address)[0]); // served again
+        Assert.Equal(1, f.Ctx.Stats[UffdStat.RoundTrips]);
+    }
+
+    [Fact]
     public void MonitorWhoseCopiesAlwaysFailEndsTheFaultWithSigbusAndSaysWhy()
     {
         // The pool has room for the page tables' zero page and one frame, which the first write takes:
