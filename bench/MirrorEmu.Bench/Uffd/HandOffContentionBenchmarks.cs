@@ -35,8 +35,6 @@ public class HandOffContentionBenchmarks
     private const ulong Bytes = (ulong)PageCount * PageGeometry.PageSize;
 
     private readonly List<Thread> _busy = [];
-    private readonly ManualResetEventSlim _ping = new(false, 0);
-    private readonly ManualResetEventSlim _pong = new(false, 0);
     private volatile bool _stop;
     private AddressSpace _mm = null!;
     private ulong _single;
@@ -45,10 +43,8 @@ public class HandOffContentionBenchmarks
     private nint _kernelMap;
     private nint _kernelRange;
     private LinuxUffd _kernel = null!;
-    private Thread _ponger = null!;
-    private Thread _futexPonger = null!;
-    private readonly HandOffSignal _futexPing = new();
-    private readonly HandOffSignal _futexPong = new();
+    private PingPonger _events = null!;
+    private PingPonger _futex = null!;
 
     [Params(HandOffCondition.Idle, HandOffCondition.OneCore, HandOffCondition.Busy2, HandOffCondition.Busy4)]
     public HandOffCondition Condition { get; set; }
@@ -66,46 +62,16 @@ public class HandOffContentionBenchmarks
         _kernelMap = LinuxUffd.MapAnonymous((nuint)Bytes);
         _kernelRange = _kernelMap;
         _kernel = LinuxUffd.TryOpen(_kernelRange, (nuint)Bytes, 1, 1, out string why) ?? throw new PlatformNotSupportedException(why);
-        _ponger = new Thread(() =>
-        {
-            while (true)
-            {
-                _ping.Wait();
-                _ping.Reset();
-                if (_stop)
-                {
-                    return;
-                }
-
-                _pong.Set();
-            }
-        }) { IsBackground = true, Name = "ponger" };
-        _ponger.Start();
-        _futexPonger = new Thread(() =>
-        {
-            while (true)
-            {
-                _futexPing.WaitWhile(0, Timeout.Infinite, CancellationToken.None);
-                _futexPing.Reset();
-                if (_stop)
-                {
-                    return;
-                }
-
-                _futexPong.Set();
-            }
-        }) { IsBackground = true, Name = "futex-ponger" };
-        _futexPonger.Start();
+        _events = new PingPonger(new EventSignal(0), new EventSignal(0), "ponger");
+        _futex = new PingPonger(new FutexSignal(), new FutexSignal(), "futex-ponger");
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
         _stop = true;
-        _ping.Set();
-        _ponger.Join();
-        _futexPing.Set();
-        _futexPonger.Join();
+        _events.Dispose();
+        _futex.Dispose();
         foreach (Thread t in _busy)
         {
             t.Join();
@@ -144,32 +110,12 @@ public class HandOffContentionBenchmarks
     /// <summary>Two threads waking each other through the hand-off's own futex signal (Uffd/HandOffSignal) with no polling:
     /// one round trip is two sleeps and two wakes, what a wake costs on this machine.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
-    public int FutexPingPong()
-    {
-        for (int i = 0; i < PageCount; i++)
-        {
-            _futexPong.Reset();
-            _futexPing.Set();
-            _futexPong.WaitWhile(0, Timeout.Infinite, CancellationToken.None);
-        }
-
-        return PageCount;
-    }
+    public int FutexPingPong() => _futex.RoundTrips(PageCount);
 
     /// <summary>Two threads waking each other through ManualResetEventSlim with no spinning: one round trip is two wakes
     /// through the runtime's monitor (which spins on its lock when the runtime believes it has several processors).</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
-    public int BlockingPingPong()
-    {
-        for (int i = 0; i < PageCount; i++)
-        {
-            _ping.Set();
-            _pong.Wait();
-            _pong.Reset();
-        }
-
-        return PageCount;
-    }
+    public int BlockingPingPong() => _events.RoundTrips(PageCount);
 
     private void Apply(HandOffCondition condition)
     {

@@ -94,7 +94,17 @@ public sealed partial class Userfaultfd
             Stats.Increment(UffdStat.ResolveEexist);
         }
 
-        if (done > 0 && (mode & UffdCopyMode.DontWake) == 0)
+        return Finish(call, dst, length, done, rc, (mode & UffdCopyMode.DontWake) == 0);
+    }
+
+    /// <summary>
+    /// The end of every resolution ioctl (userfaultfd_copy and its siblings): wake the waiters of what was done unless
+    /// DONTWAKE; then 0 when all of it was done, -EAGAIN with the count when only part was (the kernel's
+    /// <c>range.len == len ? 0 : -EAGAIN</c>), or the error when nothing was.
+    /// </summary>
+    private KResult Finish(string call, ulong dst, ulong length, ulong done, int rc, bool wake)
+    {
+        if (done > 0 && wake)
         {
             WakeRange(dst, dst + done, UffdWaitOutcome.Resolved);
         }
@@ -105,7 +115,7 @@ public sealed partial class Userfaultfd
         }
 
         return done > 0
-            ? KResult.Error(Errno.EAGAIN, $"{call}: filled 0x{done:X} of 0x{length:X} bytes at 0x{dst:X16}, then {Errno.Name(rc)} at 0x{dst + done:X16}")
+            ? KResult.Error(Errno.EAGAIN, $"{call}: did 0x{done:X} of 0x{length:X} bytes at 0x{dst:X16}, then {Errno.Name(rc)} at 0x{dst + done:X16}")
             : KResult.Error(-rc, $"{call}: [0x{dst:X16}, +0x{length:X}): {Describe(rc)}");
     }
 
@@ -116,6 +126,7 @@ public sealed partial class Userfaultfd
         -Errno.EINVAL => "the VMA is not registered for this (WP needs WP mode; CONTINUE needs MINOR on shmem)",
         -Errno.ENOMEM => "out of frames",
         -Errno.EFAULT => "beyond the end of the file, or not in the page cache",
+        -Errno.EBUSY => "a source page is shared, huge or not present (UFFDIO_MOVE)",
         _ => Errno.Name(rc),
     };
 
@@ -228,18 +239,6 @@ public sealed partial class Userfaultfd
         Stats.Increment(UffdStat.ResolveCalls);
         int rc = _mm.MovePages(this, dst, src, length, (mode & UffdMoveMode.AllowSrcHoles) != 0, out moved, out long pages);
         Stats.Add(UffdStat.PagesMoved, pages);
-        if (moved > 0 && (mode & UffdMoveMode.DontWake) == 0)
-        {
-            WakeRange(dst, dst + moved, UffdWaitOutcome.Resolved);
-        }
-
-        if (moved == length)
-        {
-            return KResult.Ok;
-        }
-
-        return moved > 0
-            ? KResult.Error(Errno.EAGAIN, $"UFFDIO_MOVE: moved 0x{moved:X} of 0x{length:X} bytes, then {Errno.Name(rc)} at src 0x{src + moved:X16}")
-            : KResult.Error(-rc, $"UFFDIO_MOVE: dst=0x{dst:X16} src=0x{src:X16}: {Errno.Name(rc)}");
+        return Finish("UFFDIO_MOVE", dst, length, moved, rc, (mode & UffdMoveMode.DontWake) == 0);
     }
 }

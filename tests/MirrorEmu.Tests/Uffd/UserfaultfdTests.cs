@@ -37,7 +37,7 @@ public class UserfaultfdTests
         KResult partial = f.Ctx.Copy(f.Address, Pages.Filled(2, 3 * 4096), UffdCopyMode.None, out ulong copied);
         Assert.Equal(-Errno.EAGAIN, partial.Code);
         Assert.Equal(Pages.Size, copied);
-        Assert.Contains("0x1000 of 0x3000", partial.Message, StringComparison.Ordinal);
+        Assert.Contains("did 0x1000 of 0x3000 bytes", partial.Message, StringComparison.Ordinal);
         Assert.Equal(-Errno.EEXIST, f.Ctx.Copy(f.Address + Pages.Size, Pages.Filled(3), UffdCopyMode.None, out ulong none).Code);
         Assert.Equal(0UL, none);
         Assert.Equal(2, Pages.Read(f.Mm, f.Address)[0]);
