@@ -261,7 +261,7 @@ public static partial class HmmFault
 
                         // migration_entry_wait, then -EBUSY: the walk restarts from here.
                         Last = addr;
-                        WaitForMigration(_mm, addr, pte);
+                        _mm.MigrationEntryWait(addr, pte);
                         return -Errno.EBUSY;
                     default:
                         return Collecting ? Stop : -Errno.EFAULT;
@@ -376,16 +376,6 @@ public static partial class HmmFault
             }
 
             runs.Add(run);
-        }
-    }
-
-    /// <summary>migration_entry_wait: waits a little for the entry at <paramref name="addr"/> to change.</summary>
-    private static void WaitForMigration(AddressSpace mm, ulong addr, Pte entry)
-    {
-        var spin = new SpinWait();
-        for (int i = 0; i < 64 && mm.PageTable.Read(addr) == entry; i++)
-        {
-            spin.SpinOnce();
         }
     }
 }

@@ -111,7 +111,7 @@ public sealed partial class AddressSpace
 
         ref ulong slot = ref leaf[PageGeometry.Index(va, 0)];
         var pte = new Pte(Volatile.Read(ref slot));
-        if (!pte.IsPresent || (write && !pte.IsWritable))
+        if (!pte.Allows(write))
         {
             return null;
         }
@@ -129,7 +129,7 @@ public sealed partial class AddressSpace
     private unsafe byte* TryTranslateHuge(ulong va, bool write)
     {
         Pte pte = PageTable.Read(va);
-        return pte.IsPresent && (!write || pte.IsWritable) ? _memory.FramePointer(pte.Pfn) : null;
+        return pte.Allows(write) ? _memory.FramePointer(pte.Pfn) : null;
     }
 
     /// <summary>One fault for a CPU access at <paramref name="va"/>; the caller translates again afterwards.

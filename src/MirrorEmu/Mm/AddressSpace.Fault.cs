@@ -56,4 +56,17 @@ public sealed partial class AddressSpace
         Counters.Increment(MmEvent.InstallRaces);
         return false;
     }
+
+    /// <summary>migration_entry_wait (mm/migrate.c): waits a little for the migration entry at <paramref name="address"/>
+    /// to be replaced, then returns so the caller retries (a fault that finds it again is bounded by <see cref="FaultRetry"/>).</summary>
+    /// <param name="address">The address whose entry is a migration entry.</param>
+    /// <param name="entry">The entry the caller saw.</param>
+    internal void MigrationEntryWait(ulong address, Pte entry)
+    {
+        var spin = new SpinWait();
+        for (int i = 0; i < 64 && PageTable.Read(address) == entry; i++)
+        {
+            spin.SpinOnce();
+        }
+    }
 }

@@ -161,7 +161,7 @@ public sealed partial class AddressSpace
         while (i < last)
         {
             var pte = new Pte(Volatile.Read(ref leaf[i]));
-            if (!pte.IsPresent || (write && !pte.IsWritable))
+            if (!pte.Allows(write))
             {
                 break;
             }
@@ -178,7 +178,7 @@ public sealed partial class AddressSpace
     internal bool NeedsFault(ulong va, bool write)
     {
         Pte pte = PageTable.Read(va);
-        return !pte.IsPresent || (write && !pte.IsWritable);
+        return !pte.Allows(write);
     }
 
     /// <summary>
@@ -205,7 +205,7 @@ public sealed partial class AddressSpace
             if (word != 0)
             {
                 var pte = new Pte(word);
-                if (pte.IsPresent && (!write || pte.IsWritable))
+                if (pte.Allows(write))
                 {
                     i++;
                     continue;

@@ -359,12 +359,7 @@ public static class FaultHandler
             case SwapType.MigrationWrite:
             {
                 // migration_entry_wait: wait a little for the migration to finish, then let the access retry.
-                var spin = new SpinWait();
-                for (int i = 0; i < 64 && Volatile.Read(ref slot) == pte.Value; i++)
-                {
-                    spin.SpinOnce();
-                }
-
+                mm.MigrationEntryWait(address, pte);
                 return VmFault.None;
             }
 

@@ -157,6 +157,11 @@ public readonly struct Pte : IEquatable<Pte>
         get => (_value & WriteBit) != 0;
     }
 
+    /// <summary>True when the entry lets an access through without a fault: present, and writable for a write.</summary>
+    /// <param name="write">Whether the access writes.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Allows(bool write) => IsPresent && (!write || IsWritable);
+
     /// <summary>Dirty.</summary>
     public bool IsDirty
     {
