@@ -201,6 +201,27 @@ internal sealed unsafe class LinuxMmProcess : IDisposable
     /// <exception cref="InvalidOperationException">A syscall failed.</exception>
     public LinuxMmProcess ForkInto(ulong scratch, int closeFrom, int timeoutMs)
     {
+        PendingFork fork = BeginFork(scratch, closeFrom, timeoutMs);
+        if (!TryComplete(timeoutMs, out Reply reply))
+        {
+            Kill();
+            throw new TimeoutException($"server {Pid}: fork did not complete within {timeoutMs} ms; killed");
+        }
+
+        return EndFork(fork, reply, timeoutMs);
+    }
+
+    /// <summary>
+    /// Starts a fork of this server (the first half of <see cref="ForkInto"/>): makes the new server's pipes and
+    /// sends the fork command. The fork may block in the kernel (UFFD_FEATURE_EVENT_FORK waits until the monitor
+    /// reads its message): poll <see cref="TryComplete"/>, then call <see cref="EndFork"/>.
+    /// </summary>
+    /// <param name="scratch">The scratch area (it receives pipe2's descriptors).</param>
+    /// <param name="closeFrom">The first descriptor the new server closes.</param>
+    /// <param name="timeoutMs">Bound on each command.</param>
+    /// <exception cref="InvalidOperationException">A syscall failed.</exception>
+    public PendingFork BeginFork(ulong scratch, int closeFrom, int timeoutMs)
+    {
         // Two pipes inside this server; the test process takes the ends it talks through.
         int[] fds = new int[4];
         Span<int> pair = stackalloc int[2];
@@ -217,30 +238,47 @@ internal sealed unsafe class LinuxMmProcess : IDisposable
             fds[(2 * i) + 1] = pair[1];
         }
 
-        int cmdWrite = GetFd(fds[1]);
-        int resRead = GetFd(fds[2]);
-        long pid = Call(LinuxMm.CmdForkInto, fds[0], fds[3], closeFrom, 0, 0, 0, timeoutMs).Result;
-        foreach (int fd in fds)
+        var fork = new PendingFork(fds, GetFd(fds[1]), GetFd(fds[2]));
+        Begin(LinuxMm.CmdForkInto, fds[0], fds[3], closeFrom);
+        return fork;
+    }
+
+    /// <summary>Finishes a fork started by <see cref="BeginFork"/>, given the reply to its command.</summary>
+    /// <param name="fork">What <see cref="BeginFork"/> returned.</param>
+    /// <param name="reply">The fork command's reply.</param>
+    /// <param name="timeoutMs">Bound on each command.</param>
+    /// <returns>The new server.</returns>
+    /// <exception cref="InvalidOperationException">The fork failed.</exception>
+    /// <exception cref="TimeoutException">The new server did not answer its handshake.</exception>
+    public LinuxMmProcess EndFork(PendingFork fork, Reply reply, int timeoutMs)
+    {
+        foreach (int fd in fork.ServerFds)
         {
             _ = Call(LinuxMm.SysClose, fd, 0, 0, 0, 0, 0, timeoutMs);
         }
 
-        if (pid <= 0)
+        if (reply.Result <= 0)
         {
-            LinuxMm.Close(cmdWrite);
-            LinuxMm.Close(resRead);
-            throw new InvalidOperationException($"fork in the server failed: {pid}");
+            LinuxMm.Close(fork.CmdWrite);
+            LinuxMm.Close(fork.ResRead);
+            throw new InvalidOperationException($"fork in the server failed: {reply.Result}");
         }
 
-        var child = new LinuxMmProcess((int)pid, cmdWrite, resRead, isOurChild: false);
+        var child = new LinuxMmProcess((int)reply.Result, fork.CmdWrite, fork.ResRead, isOurChild: false);
         if (!child.TryComplete(timeoutMs, out _))
         {
             child.Dispose();
-            throw new TimeoutException($"the forked server {pid} did not answer its handshake within {timeoutMs} ms");
+            throw new TimeoutException($"the forked server {reply.Result} did not answer its handshake within {timeoutMs} ms");
         }
 
         return child;
     }
+
+    /// <summary>A fork under way: the new server's pipe descriptors in this server, and the test process's ends.</summary>
+    /// <param name="ServerFds">The four pipe descriptors in the forking server (closed by <see cref="EndFork"/>).</param>
+    /// <param name="CmdWrite">The test process's end of the new server's command pipe.</param>
+    /// <param name="ResRead">The test process's end of the new server's reply pipe.</param>
+    public sealed record PendingFork(int[] ServerFds, int CmdWrite, int ResRead);
 
     /// <summary>The reply to one command.</summary>
     /// <param name="Result">The syscall's return value (a negated errno on failure); for the copy command, the bytes not copied.</param>

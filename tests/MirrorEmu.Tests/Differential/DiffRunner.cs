@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Text;
+using MirrorEmu.Calibration;
+
+namespace MirrorEmu.Tests.Differential;
+
+/// <summary>
+/// Runs sequences on both sides step by step, compares after every step (return values, userfaultfd
+/// messages, every process's VMAs and pages), stops a sequence at its first divergence, and shrinks
+/// each new kind of divergence to a minimal reproduction.
+/// </summary>
+/// <param name="baseServer">The host's base server.</param>
+/// <param name="kernel">The host kernel's release, for <see cref="KnownDivergences"/>.</param>
+internal sealed class DiffRunner(LinuxMmProcess baseServer, string kernel)
+{
+    private readonly Dictionary<string, Found> _found = [];
+
+    /// <summary>Sequences run.</summary>
+    public int Sequences { get; private set; }
+
+    /// <summary>Steps run (on each side) in the sequences, minimisation excluded.</summary>
+    public long Steps { get; private set; }
+
+    /// <summary>Sequences that diverged.</summary>
+    public int DivergentSequences { get; private set; }
+
+    /// <summary>Each distinct divergence (by signature), with its first minimal reproduction.</summary>
+    public IReadOnlyCollection<Found> Distinct => _found.Values;
+
+    /// <summary>Total time minimising may take, across all divergences.</summary>
+    public TimeSpan MinimizeBudget { get; init; } = TimeSpan.FromSeconds(40);
+
+    private TimeSpan _minimizeSpent;
+
+    /// <summary>A distinct divergence.</summary>
+    /// <param name="Signature">Its cause.</param>
+    /// <param name="Seed">The first sequence's seed.</param>
+    /// <param name="Repro">A minimal operation list that shows it (the last operation diverges).</param>
+    /// <param name="Detail">What each side said at the last operation.</param>
+    /// <param name="Known">Why it is expected (a kernel version, or an item left for another change), or null.</param>
+    public sealed record Found(string Signature, int Seed, DiffOp[] Repro, string Detail, string? Known)
+    {
+        /// <summary>How many sequences showed it.</summary>
+        public int Count { get; set; }
+    }
+
+    /// <summary>Runs one sequence; records its divergence, if any.</summary>
+    /// <param name="ops">The operations.</param>
+    /// <param name="seed">The sequence's seed (printed with reproductions).</param>
+    /// <param name="setupFailure">Why the host window could not be set up, or null.</param>
+    public void Run(DiffOp[] ops, int seed, out string? setupFailure)
+    {
+        (int step, Divergence? d) = RunOnce(ops, ops.Length, out setupFailure, countSteps: true);
+        if (setupFailure is not null)
+        {
+            return;
+        }
+
+        Sequences++;
+        if (d is null)
+        {
+            return;
+        }
+
+        DivergentSequences++;
+        if (_found.TryGetValue(d.Signature, out Found? seen))
+        {
+            seen.Count++;
+            return;
+        }
+
+        DiffOp[] repro = Minimize(ops[..(step + 1)], d, out Divergence last);
+        _found[d.Signature] = new Found(d.Signature, seed, repro, last.Detail, KnownDivergences.Explain(d.Signature, kernel)) { Count = 1 };
+    }
+
+    /// <summary>A report of everything found: the counts, then each distinct divergence once with its reproduction.</summary>
+    public string Report()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"host kernel {kernel}: {Sequences} sequences, {Steps} steps, {DivergentSequences} divergent sequences, {_found.Count} distinct divergences ({_found.Values.Count(f => f.Known is null)} unexplained)");
+        foreach (Found f in _found.Values.OrderBy(f => f.Known is not null).ThenBy(f => f.Signature, StringComparer.Ordinal))
+        {
+            sb.AppendLine();
+            sb.AppendLine($"* {f.Signature}");
+            sb.AppendLine($"  {(f.Known is null ? "UNEXPLAINED" : "known: " + f.Known)}; {f.Count} sequence(s), first seed {f.Seed}");
+            sb.AppendLine($"  repro: {DiffFormat.Sequence(f.Repro)}");
+            sb.AppendLine($"  {f.Detail}");
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>Runs <paramref name="ops"/> up to <paramref name="limit"/> steps; returns the first divergent step.</summary>
+    private (int Step, Divergence? D) RunOnce(DiffOp[] ops, int limit, out string? setupFailure, bool countSteps)
+    {
+        using HostSide? host = HostSide.TryCreate(baseServer, out string why);
+        setupFailure = host is null ? why : null;
+        if (host is null)
+        {
+            return (-1, null);
+        }
+
+        using var emu = new EmuSide();
+        for (int i = 0; i < limit; i++)
+        {
+            StepOutcome k = host.Execute(ops[i]);
+            StepOutcome e = emu.Execute(ops[i]);
+            if (countSteps)
+            {
+                Steps++;
+            }
+
+            bool broken = host.Broken || emu.Broken;
+            Divergence? d = DiffState.Compare(ops[i], k, e, broken ? null : host.Snapshot(), broken ? null : emu.Snapshot());
+            if (d is null && broken)
+            {
+                d = new Divergence($"{DiffState.Label(ops[i])}: both sides hung", $"kernel {k.Result}; emulator {e.Result}");
+            }
+
+            if (d is not null)
+            {
+                return (i, d);
+            }
+        }
+
+        return (-1, null);
+    }
+
+    /// <summary>
+    /// Shrinks a sequence whose last operation diverges to one that still ends in the same divergence:
+    /// first chunks, then single operations are dropped (delta debugging), within <see cref="MinimizeBudget"/>.
+    /// </summary>
+    private DiffOp[] Minimize(DiffOp[] ops, Divergence d, out Divergence last)
+    {
+        last = d;
+        var sw = Stopwatch.StartNew();
+        var current = ops.ToList();
+        for (int chunk = Math.Max(1, (current.Count - 1) / 2); chunk >= 1; chunk /= 2)
+        {
+            bool removed = true;
+            while (removed)
+            {
+                removed = false;
+                for (int at = 0; at + chunk < current.Count; at += chunk)
+                {
+                    if (_minimizeSpent + sw.Elapsed > MinimizeBudget)
+                    {
+                        _minimizeSpent += sw.Elapsed;
+                        return [.. current];
+                    }
+
+                    List<DiffOp> candidate = [.. current[..at], .. current[(at + chunk)..]];
+                    DiffOp[] arr = [.. candidate];
+                    (int step, Divergence? got) = RunOnce(arr, arr.Length, out string? fail, countSteps: false);
+                    if (fail is null && got is not null && got.Signature == d.Signature)
+                    {
+                        current = candidate[..(step + 1)];
+                        last = got;
+                        removed = true;
+                        break;
+                    }
+                }
+            }
+        }
+
+        _minimizeSpent += sw.Elapsed;
+        return [.. current];
+    }
+}
