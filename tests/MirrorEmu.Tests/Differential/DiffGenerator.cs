@@ -15,7 +15,7 @@ public sealed class DiffGenerator(int seed)
     private static readonly ulong[] s_advices = [0, 1, 2, 3, 4, 4, 4, 8, 8, 9, 10, 11, 14, 14, 15, 16, 17, 18, 18, 19, 20, 21, 22, 22, 23, 23, 24, 102, 102, 103, 5, 99];
     private static readonly ulong[] s_extraMapFlags = [0x4000, 0x20000, 0x2000, 0x40, 0x800, 0x1000, 0x8000, 0x10000, 0x200, 0x400000];
     private static readonly ulong[] s_weirdLengths = [ulong.MaxValue, ulong.MaxValue - P + 1, 1UL << 63, 1UL << 47];
-    private static readonly ulong[] s_specialAddresses = [0, (1UL << 47) - P, 1UL << 47, (1UL << 48) - P, ulong.MaxValue - P + 1];
+    private static readonly ulong[] s_specialAddresses = [(1UL << 47) - P, 1UL << 47, (1UL << 48) - P, ulong.MaxValue - P + 1];
 
     private readonly Random _rng = new(seed);
     private int _contexts;

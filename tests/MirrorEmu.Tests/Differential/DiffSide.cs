@@ -213,22 +213,22 @@ public abstract class DiffSide<TProc> : IDisposable
                 break;
             case DiffOpKind.UffdCopy:
                 rc = ctx.Copy(op.Addr, DiffData.Pattern(op.C, (int)op.Len), op.B, out count);
-                detail = $"copy={count}";
+                detail = Counted("copy", rc, count);
                 break;
             case DiffOpKind.UffdZeroPage:
                 rc = ctx.ZeroPage(op.Addr, op.Len, op.B, out count);
-                detail = $"zeropage={count}";
+                detail = Counted("zeropage", rc, count);
                 break;
             case DiffOpKind.UffdWriteProtect:
                 rc = ctx.WriteProtect(op.Addr, op.Len, op.B);
                 break;
             case DiffOpKind.UffdContinue:
                 rc = ctx.Continue(op.Addr, op.Len, op.B, out count);
-                detail = $"mapped={count}";
+                detail = Counted("mapped", rc, count);
                 break;
             case DiffOpKind.UffdMove:
                 rc = ctx.Move(op.Addr, op.C, op.Len, op.B, out count);
-                detail = $"move={count}";
+                detail = Counted("move", rc, count);
                 break;
             default:
                 rc = ctx.Wake(op.Addr, op.Len);
@@ -240,6 +240,11 @@ public abstract class DiffSide<TProc> : IDisposable
         Serve(outcome.Messages);
         return outcome;
     }
+
+    /// <summary>The count a resolution ioctl wrote back, where it says more than the return value: bytes done. The kernel
+    /// leaves the field alone when it rejects the arguments and writes the negated errno when nothing was done, which
+    /// the emulator's API does not tell apart, so a count of zero or below is not compared.</summary>
+    private static string Counted(string field, long rc, long count) => count > 0 || rc == 0 ? $"{field}={count}" : string.Empty;
 
     /// <summary>Reads every context's messages and answers page faults: WP faults by un-protecting the page,
     /// MINOR faults by UFFDIO_CONTINUE, missing pages by UFFDIO_COPY of a pattern or UFFDIO_ZEROPAGE (the

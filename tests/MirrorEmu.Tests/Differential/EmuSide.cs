@@ -51,6 +51,11 @@ public sealed class EmuSide : DiffSide<AddressSpace>
             DiffOpKind.Madvise => () => Rc(mm.Madvise(op.Addr, op.Len, (Advice)(int)op.A)),
             DiffOpKind.Write => () => Access(mm, op, write: true),
             DiffOpKind.Read => () => Access(mm, op, write: false),
+            DiffOpKind.Msync => () => Rc(mm.Msync(op.Addr, op.Len, (MsyncFlags)(int)op.A)),
+            DiffOpKind.Mlock => () => Rc(mm.Mlock(op.Addr, op.Len, (MlockFlags)(int)op.A)),
+            DiffOpKind.Munlock => () => Rc(mm.Munlock(op.Addr, op.Len)),
+            DiffOpKind.Ftruncate => () => Rc(_files[op.A - 1].Truncate(op.B)),
+            DiffOpKind.Mincore => () => Mincore(mm, op),
             _ => () => StepOutcome.Rc(-Enosys, $"the emulator has no {op.Kind}"),
         };
 
@@ -114,6 +119,10 @@ public sealed class EmuSide : DiffSide<AddressSpace>
                 {
                     content = DiffData.Id(_memory.Frame(pte.Pfn));
                 }
+                else if (pte.Swap == SwapType.Guard)
+                {
+                    content = "guard";
+                }
                 else if (v.File is null)
                 {
                     content = "zero";
@@ -158,12 +167,27 @@ public sealed class EmuSide : DiffSide<AddressSpace>
         (VmFlags Bit, string Name)[] map =
         [
             (VmFlags.HugePage, "hg"), (VmFlags.NoHugePage, "nh"), (VmFlags.UffdMissing, "um"), (VmFlags.UffdWp, "uw"),
-            (VmFlags.UffdMinor, "ui"), (VmFlags.DontCopy, "dc"),
+            (VmFlags.UffdMinor, "ui"), (VmFlags.DontCopy, "dc"), (VmFlags.WipeOnFork, "wf"), (VmFlags.Locked, "lo"),
+            (VmFlags.LockOnFault, "lf"), (VmFlags.DontDump, "dd"), (VmFlags.SeqRead, "sr"), (VmFlags.RandRead, "rr"),
+            (VmFlags.Account, "ac"), (VmFlags.NoReserve, "nr"),
         ];
         return map.Where(m => (f & m.Bit) != 0).Select(m => m.Name);
     }
 
     private static StepOutcome Rc(KResult r) => StepOutcome.Rc(r.Code, r.Message);
+
+    private static StepOutcome Mincore(AddressSpace mm, DiffOp op)
+    {
+        byte[] vec = new byte[(op.Len + DiffWindow.Page - 1) / DiffWindow.Page];
+        KResult r = mm.Mincore(op.Addr, op.Len, vec);
+        StepOutcome o = Rc(r);
+        if (r.IsOk)
+        {
+            o.Detail = "vec=" + string.Concat(vec.Select(b => (b & 1) != 0 ? '1' : '0'));
+        }
+
+        return o;
+    }
 
     private static StepOutcome Mapped(KResult r, ulong at) => r.IsOk ? new StepOutcome { MappedAt = at } : Rc(r);
 
