@@ -436,9 +436,7 @@ public sealed partial class AddressSpace
     private void GuardInstall(int i, ulong start, ulong end)
     {
         Vma vma = _vmas[i];
-        vma.AnonVma ??= (i + 1 < _vmas.Count ? ReusableAnonVma(_vmas[i + 1], vma, _vmas[i + 1]) : null)
-            ?? (i > 0 ? ReusableAnonVma(_vmas[i - 1], _vmas[i - 1], vma) : null)
-            ?? new AnonVma();
+        vma.AnonVma ??= FindMergeableAnonVma(i);
         NotifierRange range = InvalidateRangeStart(start, end, NotifierEvent.Clear);
         ZapRange(vma, start, end, freeTables: false);
         InvalidateRangeEnd(range);

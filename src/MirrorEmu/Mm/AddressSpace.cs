@@ -366,9 +366,33 @@ public sealed partial class AddressSpace : IDisposable
             return;
         }
 
-        vma.AnonVma = (i + 1 < _vmas.Count ? ReusableAnonVma(_vmas[i + 1], vma, _vmas[i + 1]) : null)
+        vma.AnonVma = FindMergeableAnonVma(i);
+    }
+
+    /// <summary>find_mergeable_anon_vma: the next VMA's anon_vma, else the previous one's, if it could be shared
+    /// (<see cref="ReusableAnonVma"/>); else a new one.</summary>
+    private AnonVma FindMergeableAnonVma(int i)
+    {
+        Vma vma = _vmas[i];
+        return (i + 1 < _vmas.Count ? ReusableAnonVma(_vmas[i + 1], vma, _vmas[i + 1]) : null)
             ?? (i > 0 ? ReusableAnonVma(_vmas[i - 1], _vmas[i - 1], vma) : null)
             ?? new AnonVma();
+    }
+
+    /// <summary>
+    /// find_vma_and_prepare_anon (mm/userfaultfd.c): the resolution ioctls (UFFDIO_COPY, ZEROPAGE, MOVE, CONTINUE) give
+    /// the private VMA at <paramref name="address"/> an anon_vma before they even check its registration, which changes
+    /// what it merges with later. For the Uffd layer to call; no effect on shared VMAs or where nothing is mapped.
+    /// </summary>
+    /// <param name="address">The destination (or source) address.</param>
+    /// <remarks>Call with the mmap lock held (the read lock suffices: only merges, under the write lock, read the anon_vma).</remarks>
+    internal void AnonVmaPrepare(ulong address)
+    {
+        int i = FindVmaIndex(address);
+        if (i < _vmas.Count && _vmas[i].Start <= address && !_vmas[i].IsShared)
+        {
+            _vmas[i].AnonVma ??= FindMergeableAnonVma(i);
+        }
     }
 
     /// <summary>Settles the anon_vma of every VMA in [start, end) and of the one on each side, before a change of the VMA

@@ -70,7 +70,7 @@ internal sealed class DiffRunner(LinuxMmProcess baseServer, string kernel)
         }
 
         DiffOp[] repro = Minimize(ops[..(step + 1)], d, out Divergence last);
-        _found[d.Signature] = new Found(d.Signature, seed, repro, last.Detail, KnownDivergences.Explain(d.Signature, kernel)) { Count = 1 };
+        _found[d.Signature] = new Found(d.Signature, seed, repro, last.Detail, KnownDivergences.Explain(d.Signature, kernel, repro)) { Count = 1 };
     }
 
     /// <summary>A report of everything found: the counts, then each distinct divergence once with its reproduction.</summary>

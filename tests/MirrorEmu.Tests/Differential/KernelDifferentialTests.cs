@@ -8,8 +8,8 @@ namespace MirrorEmu.Tests.Differential;
 /// run on the real kernel (in a forked server process) and on the emulator, compared after every
 /// step. Every divergence must be one <see cref="KnownDivergences"/> explains. CI runs
 /// <see cref="DefaultSequences"/> sequences; MIRROREMU_DIFF_SEQUENCES runs more, MIRROREMU_SEED
-/// changes the seed. Skipped, with the reason, off Linux x86-64, without root, or when the
-/// window cannot be reserved.
+/// changes the seed, MIRROREMU_DIFF_UFFD=0 leaves userfaultfd out. Skipped, with the reason, off
+/// Linux x86-64, without root, or when the window cannot be reserved.
 /// </summary>
 [Trait("Category", "Kernel")]
 public class KernelDifferentialTests
@@ -28,6 +28,12 @@ public class KernelDifferentialTests
         int seed = TestSeeds.Get();
         int count = int.TryParse(Environment.GetEnvironmentVariable("MIRROREMU_DIFF_SEQUENCES"), out int n) && n > 0 ? n : DefaultSequences;
         using LinuxMmProcess server = StartServer(out bool withUffd);
+        if (Environment.GetEnvironmentVariable("MIRROREMU_DIFF_UFFD") == "0")
+        {
+            withUffd = false;
+            TestContext.Current.TestOutputHelper?.WriteLine("MIRROREMU_DIFF_UFFD=0: sequences run without userfaultfd operations");
+        }
+
         var runner = new DiffRunner(server, LinuxMm.KernelRelease());
         for (int i = 0; i < count; i++)
         {
