@@ -38,7 +38,8 @@ public sealed partial class AddressSpace
     /// <param name="offset">Byte offset in the file, page aligned (checked for anonymous mappings too).</param>
     /// <param name="address">The mapping's address on success.</param>
     /// <returns>0, or -EINVAL (unaligned offset or fixed address, zero length, bad type, MAP_GROWSDOWN/MAP_HUGETLB),
-    /// -EBADF (no file without MAP_ANONYMOUS), -ENOMEM (length or range beyond the user address space, no room),
+    /// -EBADF (no file without MAP_ANONYMOUS), -ENOMEM (length or range beyond the user address space, no room, a shared
+    /// anonymous mapping larger than <see cref="MemFile.MaxSizeBytes"/>),
     /// -EOVERFLOW (offset + length beyond what a file may hold), -EPERM (below mmap_min_addr), -EEXIST
     /// (MAP_FIXED_NOREPLACE over a mapping), -EOPNOTSUPP (MAP_SHARED_VALIDATE with a flag outside LEGACY_MAP_MASK).
     /// An error changes nothing.</returns>
@@ -132,6 +133,10 @@ public sealed partial class AddressSpace
             if (file is null)
             {
                 pgoff = (vmFlags & VmFlags.Shared) != 0 ? 0 : start >> PageGeometry.PageShift; // anonymous vm_pgoff is the page number
+                if ((vmFlags & VmFlags.Shared) != 0 && len > MemFile.MaxSizeBytes)
+                {
+                    return KResult.Error(Errno.ENOMEM, $"mmap: a shared anonymous mapping of length=0x{len:X} is larger than its shmem object may be (0x{MemFile.MaxSizeBytes:X})");
+                }
             }
 
             if ((flags & MapFlags.NoReserve) != 0)

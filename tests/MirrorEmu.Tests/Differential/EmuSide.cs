@@ -59,12 +59,24 @@ public sealed class EmuSide : DiffSide<AddressSpace>
             _ => () => StepOutcome.Rc(-Enosys, $"the emulator has no {op.Kind}"),
         };
 
+        Func<StepOutcome> guarded = () =>
+        {
+            try
+            {
+                return run();
+            }
+            catch (Exception e) when (e is not MemoryFaultException)
+            {
+                // An exception where the kernel returns is a divergence too (a crash, not an error code).
+                return new StepOutcome { Result = $"threw {e.GetType().Name}", Why = e.Message };
+            }
+        };
         if (_contexts == 0)
         {
-            return DiffPending.Done(run());
+            return DiffPending.Done(guarded());
         }
 
-        var task = Task.Run(run);
+        var task = Task.Run(guarded);
         return new DiffPending(ms => task.Wait(ms), () => task.Result);
     }
 

@@ -111,6 +111,7 @@ public class AddressSpaceMmapTests
         Assert.True(mm.Mmap(a + 0x800, 4096, Prot.Read, MapFlags.Private | MapFlags.Anonymous, file, 0, out ulong b).IsOk, "MAP_ANONYMOUS ignores the file");
         Assert.NotEqual(a, b); // the hint, rounded down, was taken
         Assert.Equal(-Errno.EINVAL, mm.Mmap(0, 4096, Prot.Read, MapFlags.Private | MapFlags.Anonymous, null, 100, out _).Code);
+        Assert.Equal(-Errno.ENOMEM, mm.Mmap(0, MemFile.MaxSizeBytes + 4096, Prot.Read, MapFlags.Shared | MapFlags.Anonymous, null, 0, out _).Code);
     }
 
     [Fact]
