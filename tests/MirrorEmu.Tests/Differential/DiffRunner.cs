@@ -44,33 +44,44 @@ internal sealed class DiffRunner(LinuxMmProcess baseServer, string kernel)
         public int Count { get; set; }
     }
 
-    /// <summary>Runs one sequence; records its divergence, if any.</summary>
+    /// <summary>
+    /// Runs one sequence; records its divergences. A known divergence that left both sides' state equal (a return
+    /// value or a count that differs, say) is recorded and the sequence goes on; any other divergence ends it.
+    /// </summary>
     /// <param name="ops">The operations.</param>
     /// <param name="seed">The sequence's seed (printed with reproductions).</param>
     /// <param name="setupFailure">Why the host window could not be set up, or null.</param>
     public void Run(DiffOp[] ops, int seed, out string? setupFailure)
     {
-        (int step, Divergence? d) = RunOnce(ops, ops.Length, out setupFailure, countSteps: true);
+        var passed = new List<(int Step, Divergence D)>();
+        (int step, Divergence? d) = RunOnce(ops, ops.Length, out setupFailure, passed, target: null);
         if (setupFailure is not null)
         {
             return;
         }
 
         Sequences++;
-        if (d is null)
+        if (d is not null)
         {
-            return;
+            passed.Add((step, d));
         }
 
-        DivergentSequences++;
-        if (_found.TryGetValue(d.Signature, out Found? seen))
+        if (passed.Count > 0)
         {
-            seen.Count++;
-            return;
+            DivergentSequences++;
         }
 
-        DiffOp[] repro = Minimize(ops[..(step + 1)], d, out Divergence last);
-        _found[d.Signature] = new Found(d.Signature, seed, repro, last.Detail, KnownDivergences.Explain(d.Signature, kernel, repro)) { Count = 1 };
+        foreach ((int at, Divergence found) in passed)
+        {
+            if (_found.TryGetValue(found.Signature, out Found? seen))
+            {
+                seen.Count++;
+                continue;
+            }
+
+            DiffOp[] repro = Minimize(ops[..(at + 1)], found, out Divergence last);
+            _found[found.Signature] = new Found(found.Signature, seed, repro, last.Detail, KnownDivergences.Explain(found.Signature, kernel, repro)) { Count = 1 };
+        }
     }
 
     /// <summary>A report of everything found: the counts, then each distinct divergence once with its reproduction.</summary>
@@ -90,8 +101,10 @@ internal sealed class DiffRunner(LinuxMmProcess baseServer, string kernel)
         return sb.ToString();
     }
 
-    /// <summary>Runs <paramref name="ops"/> up to <paramref name="limit"/> steps; returns the first divergent step.</summary>
-    private (int Step, Divergence? D) RunOnce(DiffOp[] ops, int limit, out string? setupFailure, bool countSteps)
+    /// <summary>Runs <paramref name="ops"/> up to <paramref name="limit"/> steps; returns the first divergence that ends the
+    /// sequence: <paramref name="target"/> if given, else one that is unknown or left the states different. Known
+    /// divergences that left the states equal are collected in <paramref name="passed"/> (when given) and run past.</summary>
+    private (int Step, Divergence? D) RunOnce(DiffOp[] ops, int limit, out string? setupFailure, List<(int Step, Divergence D)>? passed, string? target)
     {
         using HostSide? host = HostSide.TryCreate(baseServer, out string why);
         setupFailure = host is null ? why : null;
@@ -105,22 +118,33 @@ internal sealed class DiffRunner(LinuxMmProcess baseServer, string kernel)
         {
             StepOutcome k = host.Execute(ops[i]);
             StepOutcome e = emu.Execute(ops[i]);
-            if (countSteps)
+            if (passed is not null)
             {
                 Steps++;
             }
 
             bool broken = host.Broken || emu.Broken;
-            Divergence? d = DiffState.Compare(ops[i], k, e, broken ? null : host.Snapshot(), broken ? null : emu.Snapshot());
+            List<ProcessState>? ks = broken ? null : host.Snapshot();
+            List<ProcessState>? es = broken ? null : emu.Snapshot();
+            Divergence? d = DiffState.Compare(ops[i], k, e, ks, es);
             if (d is null && broken)
             {
                 d = new Divergence($"{DiffState.Label(ops[i])}: both sides hung", $"kernel {k.Result}; emulator {e.Result}");
             }
 
-            if (d is not null)
+            if (d is null)
             {
-                return (i, d);
+                continue;
             }
+
+            bool runPast = target is null ? KnownDivergences.Explain(d.Signature, kernel, ops[..(i + 1)]) is not null : d.Signature != target;
+            if (runPast && ks is not null && es is not null && DiffState.Compare(ops[i], k, k, ks, es) is null)
+            {
+                passed?.Add((i, d));
+                continue;
+            }
+
+            return (i, d);
         }
 
         return (-1, null);
@@ -151,7 +175,7 @@ internal sealed class DiffRunner(LinuxMmProcess baseServer, string kernel)
 
                     List<DiffOp> candidate = [.. current[..at], .. current[(at + chunk)..]];
                     DiffOp[] arr = [.. candidate];
-                    (int step, Divergence? got) = RunOnce(arr, arr.Length, out string? fail, countSteps: false);
+                    (int step, Divergence? got) = RunOnce(arr, arr.Length, out string? fail, passed: null, target: d.Signature);
                     if (fail is null && got is not null && got.Signature == d.Signature)
                     {
                         current = candidate[..(step + 1)];

@@ -46,7 +46,7 @@ public static partial class DiffState
 
         if (k.Detail != e.Detail)
         {
-            return new Divergence($"{label}: {Normalize(FieldName(k.Detail))} differs", $"kernel {k.Detail}; emulator {e.Detail}");
+            return new Divergence($"{label}: {Normalize(FieldName(k.Detail.Length > 0 ? k.Detail : e.Detail))} differs", $"kernel {k.Detail}; emulator {e.Detail}");
         }
 
         if (!k.Messages.SequenceEqual(e.Messages))

@@ -49,13 +49,16 @@ public readonly record struct DiffMsg(byte Event, ulong Address, ulong Flags, ul
     /// <inheritdoc/>
     public override string ToString() => Event switch
     {
-        Pagefault => $"PAGEFAULT {DiffFormat.Addr(Address)} flags={Flags}",
+        Pagefault => $"PAGEFAULT {At(Address)} flags={Flags}",
         Fork => "FORK",
-        0x14 => $"REMAP {DiffFormat.Addr(Address)}→{DiffFormat.Addr(Flags)} {DiffFormat.Len(Length)}",
-        0x15 => $"REMOVE {DiffFormat.Addr(Address)}-{DiffFormat.Addr(Flags)}",
-        0x16 => $"UNMAP {DiffFormat.Addr(Address)}-{DiffFormat.Addr(Flags)}",
+        0x14 => $"REMAP {At(Address)}→{At(Flags)} {DiffFormat.Len(Length)}",
+        0x15 => $"REMOVE {At(Address)}-{At(Flags)}",
+        0x16 => $"UNMAP {At(Address)}-{At(Flags)}",
         _ => $"EVENT 0x{Event:x}",
     };
+
+    // Where each side places what is not fixed differs by design (see DiffSide): outside the windows only "elsewhere" counts.
+    private static string At(ulong a) => DiffWindow.InCompareArea(a) || a == DiffWindow.CompareHigh ? DiffFormat.Addr(a) : "elsewhere";
 }
 
 /// <summary>

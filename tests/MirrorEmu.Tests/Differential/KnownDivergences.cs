@@ -29,6 +29,10 @@ public static class KnownDivergences
         (new(@"^uffdregister: ioctls differs"), "item 10: REGISTER reports WRITEPROTECT only for MODE_WP and CONTINUE only for MODE_MINOR (Uffd/Userfaultfd.cs Register)"),
         (new(@"^uffdwriteprotect: returns -EINVAL on the kernel"), "item 10: UFFDIO_WRITEPROTECT rejects MODE_WP|MODE_DONTWAKE and unknown mode bits (Uffd/Userfaultfd.Resolve.cs WriteProtect)"),
         (new(@"^uffdregister: returns # on the kernel, -EINVAL on the emulator"), "item 10: MINOR registration on shmem needs no UFFD_FEATURE_MINOR_SHMEM at REGISTER (Uffd/Userfaultfd.cs CannotRegister)"),
+        (new(@"^uffdcopy: returns -EAGAIN on the kernel, -EEXIST on the emulator"), "item 11: a partial UFFDIO_COPY returns -EAGAIN with the bytes copied in the count, -EEXIST only when nothing was (Uffd/Userfaultfd.Resolve.cs Fill)"),
+        (new(@"^uffd(copy|zeropage|continue): (returns -ENOENT on the kernel|copy differs|zeropage differs|mapped differs)"), "item 10: a UFFDIO_COPY/ZEROPAGE/CONTINUE whose destination does not lie in one registered VMA is -ENOENT before any other check and fills nothing (mfill_atomic; Uffd/Userfaultfd.Resolve.cs Fill)"),
+        (new(@"^uffdwriteprotect: pages: uffd-wp bit \(set on the kernel\)"), "item 10: UFFDIO_WRITEPROTECT puts markers on the empty pages of file and shmem mappings too, not only anonymous ones (Uffd/Userfaultfd.Resolve.cs Reprotect)"),
+        (new(@"^uffdwriteprotect: returns # on the kernel, -ENOENT on the emulator"), "item 10: UFFDIO_WRITEPROTECT skips holes in its range (mwriteprotect_range walks the VMAs; Uffd/Userfaultfd.Resolve.cs WriteProtect)"),
         (new(@"^uffdmove: returns -EINVAL on the kernel, -ENOENT on the emulator"), "item 10: UFFDIO_MOVE makes its checks in another order than the kernel's move_pages (Uffd/Userfaultfd.Resolve.cs Move)"),
         (new(@"^uffd\w+: returns -EINVAL on the kernel, (#|-ENOENT) on the emulator"), "item 6 in Uffd: validate_range ends at TASK_SIZE (2^47 - 4 KiB), not 2^48 (Uffd/Userfaultfd.cs CheckRange)"),
     ];
