@@ -259,8 +259,9 @@ internal static unsafe partial class LinuxMm
     [LibraryImport("libc", EntryPoint = "waitpid")]
     internal static partial int WaitPid(int pid, int* status, int options);
 
+    /// <summary>mmap(2).</summary>
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
-    private static partial nint Mmap(nint address, nuint length, int prot, int flags, int fd, long offset);
+    internal static partial nint Mmap(nint address, nuint length, int prot, int flags, int fd, long offset);
 
     [LibraryImport("libc", EntryPoint = "mprotect", SetLastError = true)]
     private static partial int Mprotect(nint address, nuint length, int prot);

@@ -30,7 +30,7 @@ public sealed partial class AddressSpace
             return r;
         }
 
-        return PopulateForMlock("mlock", start, unchecked(start + len));
+        return MmPopulate("mlock", start, unchecked(start + len), ignoreErrors: false);
     }
 
     /// <summary>munlock(2): clears VM_LOCKED and VM_LOCKONFAULT on the VMAs of [addr, addr + length), splitting and merging.</summary>
@@ -85,11 +85,15 @@ public sealed partial class AddressSpace
         }
     }
 
-    /// <summary>__mm_populate without ignoring errors (mlock): each VMA of [start, end) is faulted in, writable if it
-    /// is private and writable; VM_IO/VM_PFNMAP and VM_LOCKONFAULT VMAs are skipped, a PROT_NONE one is an error.
-    /// Errors become what mlock returns (__mlock_posix_error_return: -EFAULT is -ENOMEM, -ENOMEM is -EAGAIN).</summary>
-    private KResult PopulateForMlock(string call, ulong start, ulong end)
+    /// <summary>__mm_populate(start, end - start, ignoreErrors): faults in each VMA of [start, end) through
+    /// populate_vma_page_range, writable if it is private and writable, readable otherwise; VM_IO/VM_PFNMAP and
+    /// VM_LOCKONFAULT VMAs are skipped and a PROT_NONE one fails with -EFAULT. With <paramref name="ignoreErrors"/>
+    /// (mmap's MAP_POPULATE, a grown VM_LOCKED mapping) every failure is passed over and 0 comes back; without it
+    /// (mlock) the first failure stops the walk and is returned as mlock reports it (__mlock_posix_error_return:
+    /// -EFAULT is -ENOMEM, -ENOMEM is -EAGAIN). Takes the mmap read lock.</summary>
+    private KResult MmPopulate(string call, ulong start, ulong end, bool ignoreErrors)
     {
+        FaultFlags faultFlags = ignoreErrors ? FaultFlags.None : FaultFlags.AllowRetry | FaultFlags.Killable;
         MmapLock.ReadLock();
         try
         {
@@ -110,8 +114,8 @@ public sealed partial class AddressSpace
                 }
 
                 int rc = (vma.Flags & VmFlags.AccessMask) == 0 ? -Errno.EFAULT
-                    : PopulateLocked(from, to, (vma.Flags & (VmFlags.Write | VmFlags.Shared)) == VmFlags.Write, FaultFlags.AllowRetry | FaultFlags.Killable, out _);
-                if (rc != 0)
+                    : PopulateLocked(from, to, (vma.Flags & (VmFlags.Write | VmFlags.Shared)) == VmFlags.Write, faultFlags, out _);
+                if (rc != 0 && !ignoreErrors)
                 {
                     int code = rc == -Errno.EFAULT ? -Errno.ENOMEM : rc == -Errno.ENOMEM ? -Errno.EAGAIN : rc;
                     return KResult.Error(-code, $"{call}: populating [0x{from:X16}, 0x{to:X16}) failed with {Errno.Name(rc)}");

@@ -172,7 +172,7 @@ public sealed partial class AddressSpace
         // mm_populate: VM_LOCKED, or MAP_POPULATE without MAP_NONBLOCK; errors are ignored.
         if ((vmFlags & VmFlags.Locked) != 0 || (flags & (MapFlags.Populate | MapFlags.NonBlock)) == MapFlags.Populate)
         {
-            PopulateIgnoringErrors(address, address + len);
+            _ = MmPopulate("mmap", address, address + len, ignoreErrors: true);
         }
 
         return KResult.Ok;
@@ -227,40 +227,6 @@ public sealed partial class AddressSpace
                 return KResult.Ok;
             default:
                 return KResult.Error(Errno.EINVAL, $"mmap: flags=0x{(int)flags:X} has mapping type 0x{(int)type:X}, not MAP_SHARED, MAP_PRIVATE or MAP_DROPPABLE (anonymous memory)");
-        }
-    }
-
-    /// <summary>mm_populate(start, len) with errors ignored (__mm_populate with ignore_errors): each VMA is faulted in
-    /// writable if it is private and writable, readable otherwise; VM_IO/VM_PFNMAP, VM_LOCKONFAULT and PROT_NONE
-    /// VMAs are skipped. Takes the mmap read lock.</summary>
-    private void PopulateIgnoringErrors(ulong start, ulong end)
-    {
-        MmapLock.ReadLock();
-        try
-        {
-            for (ulong at = start; at < end;)
-            {
-                Vma? vma = FindVma(at);
-                if (vma is null || vma.Start >= end)
-                {
-                    break;
-                }
-
-                ulong from = Math.Max(at, vma.Start);
-                ulong to = Math.Min(end, vma.End);
-                at = to;
-                if ((vma.Flags & (VmFlags.Io | VmFlags.PfnMap | VmFlags.LockOnFault)) != 0 || (vma.Flags & VmFlags.AccessMask) == 0)
-                {
-                    continue;
-                }
-
-                bool write = (vma.Flags & (VmFlags.Write | VmFlags.Shared)) == VmFlags.Write;
-                _ = PopulateLocked(from, to, write, FaultFlags.None, out _);
-            }
-        }
-        finally
-        {
-            MmapLock.ReadUnlock();
         }
     }
 
@@ -391,7 +357,7 @@ public sealed partial class AddressSpace
 
         if (result.IsOk && r.PopulateExpand)
         {
-            PopulateIgnoringErrors(address + r.OldLen, address + r.NewLen); // the grown part of a VM_LOCKED mapping
+            _ = MmPopulate("mremap", address + r.OldLen, address + r.NewLen, ignoreErrors: true); // the grown part of a VM_LOCKED mapping
         }
 
         return result;

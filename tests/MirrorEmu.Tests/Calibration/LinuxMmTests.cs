@@ -15,10 +15,8 @@ public class LinuxMmTests
     [Fact]
     public void ServerMapsWritesAndReadsBackThroughItsCopyCommand()
     {
-        Assert.SkipUnless(LinuxMm.IsSupported(out string why), why);
-        using LinuxMmProcess? server = LinuxMmProcess.TrySpawnBase(Scratch, 4, Timeout, out why);
-        Assert.SkipWhen(server is null, why);
-        using LinuxMmProcess p = server!.ForkInto(Scratch, 2, Timeout);
+        using LinuxMmProcess server = SpawnOrSkip();
+        using LinuxMmProcess p = server.ForkInto(Scratch, 2, Timeout);
         Assert.Equal((long)Area, p.Call(LinuxMm.SysMmap, (long)Area, 2 * LinuxMm.PageSize, 3, 0x100022, -1, 0, Timeout).Result);
 
         byte[] data = [1, 2, 3, 4, 5];
@@ -39,10 +37,8 @@ public class LinuxMmTests
     [Fact]
     public void ForkedServerHasItsOwnCopyOfPrivateMemory()
     {
-        Assert.SkipUnless(LinuxMm.IsSupported(out string why), why);
-        using LinuxMmProcess? server = LinuxMmProcess.TrySpawnBase(Scratch, 4, Timeout, out why);
-        Assert.SkipWhen(server is null, why);
-        using LinuxMmProcess parent = server!.ForkInto(Scratch, 2, Timeout);
+        using LinuxMmProcess server = SpawnOrSkip();
+        using LinuxMmProcess parent = server.ForkInto(Scratch, 2, Timeout);
         Assert.Equal((long)Area, parent.Call(LinuxMm.SysMmap, (long)Area, LinuxMm.PageSize, 3, 0x100022, -1, 0, Timeout).Result);
         parent.WriteMemory(Area, [7]);
         using LinuxMmProcess child = parent.ForkInto(Scratch, 2, Timeout);
@@ -57,12 +53,19 @@ public class LinuxMmTests
     [Fact]
     public void ACommandThatNeverCompletesIsKilledAtTheTimeout()
     {
-        Assert.SkipUnless(LinuxMm.IsSupported(out string why), why);
-        using LinuxMmProcess? server = LinuxMmProcess.TrySpawnBase(Scratch, 4, Timeout, out why);
-        Assert.SkipWhen(server is null, why);
-        using LinuxMmProcess p = server!.ForkInto(Scratch, 2, Timeout);
+        using LinuxMmProcess server = SpawnOrSkip();
+        using LinuxMmProcess p = server.ForkInto(Scratch, 2, Timeout);
         Assert.Throws<TimeoutException>(() => p.Call(34, 0, 0, 0, 0, 0, 0, 200)); // pause(2)
         Assert.True(p.IsDead);
         _ = Marshal.GetLastPInvokeError();
+    }
+
+    /// <summary>Starts the base server, or skips the test with the reason (not Linux x86-64, window taken).</summary>
+    private static LinuxMmProcess SpawnOrSkip()
+    {
+        Assert.SkipUnless(LinuxMm.IsSupported(out string why), why);
+        LinuxMmProcess? server = LinuxMmProcess.TrySpawnBase(Scratch, 4, Timeout, out why);
+        Assert.SkipWhen(server is null, why);
+        return server!;
     }
 }
