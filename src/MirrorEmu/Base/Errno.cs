@@ -28,6 +28,10 @@ public static class Errno
     public const int EEXIST = 17;
     /// <summary>Invalid argument.</summary>
     public const int EINVAL = 22;
+    /// <summary>File too large (ftruncate beyond the largest size a file may have).</summary>
+    public const int EFBIG = 27;
+    /// <summary>Operation not supported (MAP_SHARED_VALIDATE with a flag the kernel does not know).</summary>
+    public const int EOPNOTSUPP = 95;
     /// <summary>Value too large for the type (offset or length overflow).</summary>
     public const int EOVERFLOW = 75;
     /// <summary>A hardware-poisoned page was hit.</summary>
@@ -51,6 +55,8 @@ public static class Errno
             EBUSY => "EBUSY",
             EEXIST => "EEXIST",
             EINVAL => "EINVAL",
+            EFBIG => "EFBIG",
+            EOPNOTSUPP => "EOPNOTSUPP",
             EOVERFLOW => "EOVERFLOW",
             EHWPOISON => "EHWPOISON",
             _ => "E" + Math.Abs(code).ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -95,7 +95,7 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
             return null;
         }
 
-        int fd = (int)Syscall(nr, OCloexec | ONonblock);
+        int fd = (int)LinuxMm.Syscall(nr, OCloexec | ONonblock, 0, 0);
         if (fd < 0)
         {
             why = $"userfaultfd(2) failed: errno {Marshal.GetLastPInvokeError()} (needs root or vm.unprivileged_userfaultfd=1)";
@@ -104,10 +104,10 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
 
         ulong* api = stackalloc ulong[3] { UffdApi, 0, 0 };
         ulong* reg = stackalloc ulong[4] { (ulong)start, (ulong)length, RegisterModeMissing, 0 };
-        if (Ioctl(fd, UffdioApi, api) != 0 || Ioctl(fd, UffdioRegister, reg) != 0)
+        if (LinuxMm.Ioctl(fd, UffdioApi, api) != 0 || LinuxMm.Ioctl(fd, UffdioRegister, reg) != 0)
         {
             why = $"UFFDIO_API/UFFDIO_REGISTER failed: errno {Marshal.GetLastPInvokeError()}";
-            _ = Close(fd);
+            _ = LinuxMm.Close(fd);
             return null;
         }
 
@@ -120,7 +120,7 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
     /// <returns>The address.</returns>
     public static nint MapAnonymous(nuint length)
     {
-        nint at = Mmap(0, length, ProtReadWrite, MapPrivateAnonymous, -1, 0);
+        nint at = LinuxMm.Mmap(0, length, ProtReadWrite, MapPrivateAnonymous, -1, 0);
         return at == -1 ? throw new InvalidOperationException($"mmap(length=0x{length:X}) failed: errno {Marshal.GetLastPInvokeError()}") : at;
     }
 
@@ -168,7 +168,7 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
     {
         if (Interlocked.Exchange(ref _closed, 1) == 0)
         {
-            _ = Close(_fd);
+            _ = LinuxMm.Close(_fd);
         }
     }
 
@@ -195,12 +195,12 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
         byte* msgs = stackalloc byte[32 * Batch];
         long* copy = stackalloc long[5];
         ulong* wake = stackalloc ulong[2];
-        var pfd = new PollFd { Fd = _fd, Events = PollIn };
+        var pfd = new LinuxMm.PollFd { Fd = _fd, Events = PollIn };
         nuint blockBytes = (nuint)(_blockPages * PageSize);
         var spin = Stopwatch.StartNew();
         while (!_stop)
         {
-            nint got = Read(_fd, msgs, 32 * Batch);
+            nint got = LinuxMm.Read(_fd, msgs, 32 * Batch);
             if (got <= 0)
             {
                 // Nothing queued (EAGAIN): poll briefly, as the emulator's monitor does, then sleep in poll(2).
@@ -210,7 +210,7 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
                     continue;
                 }
 
-                _ = Poll(&pfd, 1, PollMs);
+                _ = LinuxMm.Poll(&pfd, 1, PollMs);
                 continue;
             }
 
@@ -231,7 +231,7 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
                 copy[2] = (long)len;
                 copy[3] = CopyModeDontWake; // count first, then wake, as the emulator's UffdMonitor does
                 copy[4] = 0;
-                if (Ioctl(_fd, UffdioCopy, copy) != 0 && Marshal.GetLastPInvokeError() != Eexist)
+                if (LinuxMm.Ioctl(_fd, UffdioCopy, copy) != 0 && Marshal.GetLastPInvokeError() != Eexist)
                 {
                     _monitorError = $"UFFDIO_COPY(dst=0x{dst:X}, len=0x{len:X}) failed: errno {Marshal.GetLastPInvokeError()}";
                     return;
@@ -241,7 +241,7 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
                 Interlocked.Add(ref _pagesCopied, Math.Max(copy[4], 0) / PageSize);
                 wake[0] = dst;
                 wake[1] = len;
-                if (Ioctl(_fd, UffdioWake, wake) != 0)
+                if (LinuxMm.Ioctl(_fd, UffdioWake, wake) != 0)
                 {
                     _monitorError = $"UFFDIO_WAKE(start=0x{dst:X}, len=0x{len:X}) failed: errno {Marshal.GetLastPInvokeError()}";
                     return;
@@ -251,32 +251,6 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
             spin.Restart();
         }
     }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
-    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
-    private static partial long Syscall(long number, long arg);
-
-    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
-    private static partial int Ioctl(int fd, ulong request, void* arg);
-
-    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
-    private static partial nint Read(int fd, void* buffer, nuint count);
-
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    private static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
-
-    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
-    private static partial nint Mmap(nint address, nuint length, int prot, int flags, int fd, long offset);
 
     [LibraryImport("libc", EntryPoint = "munmap")]
     private static partial int Munmap(nint address, nuint length);

@@ -7,7 +7,11 @@ public sealed partial class AddressSpace
     /// <summary>
     /// fork(2)'s dup_mmap: a new address space over the same pool with a copy of every VMA except
     /// VM_DONTCOPY ones. Private pages become copy-on-write in both (their write bits are cleared,
-    /// raising PROTECTION_PAGE over each private VMA of the parent); shared pages are shared.
+    /// raising PROTECTION_PAGE over each private VMA of the parent); shared pages are shared. The child's
+    /// VMAs are not mlocked; a VM_WIPEONFORK VMA comes empty; a VMA with an anon_vma gets a new one chained to
+    /// the parent's (so it merges only with its own pieces); entries are copied only where Linux copies them
+    /// (vma_needs_copy: an anon_vma, a pfn map, or a write-protect registration kept by the child), and keep
+    /// their userfaultfd write-protect bits and markers only if the child keeps that registration.
     /// </summary>
     /// <returns>The child.</returns>
     /// <remarks>Takes the parent's mmap write lock.</remarks>
@@ -18,31 +22,44 @@ public sealed partial class AddressSpace
         MmapLock.WriteLock();
         try
         {
-            foreach (Vma vma in _vmas)
+            for (int i = 0; i < _vmas.Count; i++)
             {
+                Vma vma = _vmas[i];
                 if ((vma.Flags & VmFlags.DontCopy) != 0)
                 {
                     continue;
                 }
 
-                var copy = new Vma(child, vma.Start, vma.End, vma.Flags & ~VmFlags.UffdMask, vma.File, vma.PgOff);
+                EnsureAnonVma(i);
+                bool wipe = (vma.Flags & VmFlags.WipeOnFork) != 0;
+                var copy = new Vma(child, vma.Start, vma.End, vma.Flags & ~(VmFlags.UffdMask | VmFlags.LockedMask), vma.File, vma.PgOff)
+                {
+                    AnonVma = vma.AnonVma is null || wipe ? null : new AnonVma(),
+                    AnonVmaForked = vma.AnonVma is not null && !wipe,
+                };
                 if (vma.Userfault?.OnFork(vma, child) is { } hook)
                 {
                     copy.Userfault = hook;
-                    copy.Flags = vma.Flags;
+                    copy.Flags = (vma.Flags & ~VmFlags.LockedMask) | (vma.Flags & VmFlags.UffdMask);
                 }
 
                 child.InsertVmaAt(child._vmas.Count, copy);
+                bool keepWp = (copy.Flags & VmFlags.UffdWp) != 0;
+                if (wipe || (vma.AnonVma is null && !keepWp && (vma.Flags & (VmFlags.PfnMap | VmFlags.MixedMap)) == 0))
+                {
+                    continue; // the child faults its pages in afresh
+                }
+
                 bool cow = !vma.IsShared && (vma.Flags & (VmFlags.Io | VmFlags.PfnMap)) == 0;
                 if (cow)
                 {
                     NotifierRange range = InvalidateRangeStart(vma.Start, vma.End, NotifierEvent.ProtectionPage);
-                    CopyPageRange(vma, child, cow: true);
+                    CopyPageRange(vma, child, cow: true, keepWp);
                     InvalidateRangeEnd(range);
                 }
                 else
                 {
-                    CopyPageRange(vma, child, cow: false);
+                    CopyPageRange(vma, child, cow: false, keepWp);
                 }
             }
         }
@@ -55,8 +72,10 @@ public sealed partial class AddressSpace
     }
 
     /// <summary>copy_page_range: copies the entries of <paramref name="vma"/> into <paramref name="child"/>, taking a
-    /// frame reference for each; with <paramref name="cow"/> both sides lose the write bit.</summary>
-    private void CopyPageRange(Vma vma, AddressSpace child, bool cow)
+    /// frame reference for each; with <paramref name="cow"/> both sides lose the write bit. Without
+    /// <paramref name="keepWp"/> the child's entries lose their userfaultfd write-protect bit and write-protect
+    /// markers are not copied (guard markers always are).</summary>
+    private void CopyPageRange(Vma vma, AddressSpace child, bool cow, bool keepWp)
     {
         bool special = (vma.Flags & (VmFlags.Io | VmFlags.PfnMap)) != 0;
         for (ulong va = vma.Start; va < vma.End;)
@@ -70,6 +89,8 @@ public sealed partial class AddressSpace
                 {
                     PageTable.TryUpdateHuge(va, huge, shared);
                 }
+
+                shared = keepWp ? shared : shared.WithUffdWp(false);
 
                 for (ulong i = 0; i < (1UL << PageGeometry.PmdOrder); i++)
                 {
@@ -115,9 +136,15 @@ public sealed partial class AddressSpace
                 {
                     _memory.Get(pte.Pfn);
                 }
-                else if (pte.Swap is SwapType.DevicePrivateRead or SwapType.DevicePrivateWrite or SwapType.Poisoned)
+                else if (pte.Swap is SwapType.DevicePrivateRead or SwapType.DevicePrivateWrite or SwapType.Poisoned
+                    || (pte.Swap == SwapType.Marker && !keepWp))
                 {
                     continue; // not inherited: the child faults afresh
+                }
+
+                if (!keepWp)
+                {
+                    pte = pte.WithUffdWp(false);
                 }
 
                 childLeaf ??= child.PageTable.GetOrCreateLeaf(va)!;

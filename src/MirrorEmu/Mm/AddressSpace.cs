@@ -186,16 +186,49 @@ public sealed partial class AddressSpace : IDisposable
         return i < _vmas.Count && _vmas[i].Start < end;
     }
 
-    /// <summary>get_unmapped_area, top-down below <see cref="MmapBase"/>; mappings of 2 MiB or more are 2 MiB aligned (as THP-aware kernels do).</summary>
+    /// <summary>
+    /// get_unmapped_area for a mapping that is not fixed (arch/x86/kernel/sys_x86_64.c): a hint, rounded down to a page,
+    /// is used if the range there is free and below <see cref="PageGeometry.TaskSize"/>; otherwise the mapping goes
+    /// top-down below <see cref="MmapBase"/> (mappings of 2 MiB or more 2 MiB aligned, as THP-aware kernels place
+    /// anonymous memory), or, with MAP_32BIT, bottom-up from 1 GiB below 2 GiB, ignoring the hint.
+    /// </summary>
     /// <param name="length">Page-aligned length.</param>
-    /// <param name="hint">A non-fixed address hint, used when free.</param>
+    /// <param name="hint">A non-fixed address hint, or 0.</param>
+    /// <param name="below2G">MAP_32BIT.</param>
     /// <returns>The address, or 0 if no gap is large enough.</returns>
-    private ulong GetUnmappedArea(ulong length, ulong hint)
+    private ulong GetUnmappedArea(ulong length, ulong hint, bool below2G = false)
     {
-        if (hint != 0 && PageGeometry.IsPageAligned(hint) && hint >= PageGeometry.MmapMinAddr
-            && hint <= PageGeometry.AddressSpaceSize - length && !Overlaps(hint, hint + length))
+        if (length > PageGeometry.TaskSize)
         {
-            return hint;
+            return 0;
+        }
+
+        if (below2G)
+        {
+            const ulong Low = 1UL << 30;
+            const ulong High = 2UL << 30;
+            ulong at = Low;
+            for (int k = FindVmaIndex(Low); at + length <= High; k++)
+            {
+                if (k == _vmas.Count || _vmas[k].Start >= at + length)
+                {
+                    return at;
+                }
+
+                at = Math.Max(at, _vmas[k].End);
+            }
+
+            return 0;
+        }
+
+        if (hint != 0)
+        {
+            hint = PageGeometry.PageDown(hint);
+            hint = hint < PageGeometry.MmapMinAddr ? PageGeometry.MmapMinAddr : hint;
+            if (hint <= PageGeometry.TaskSize - length && !Overlaps(hint, hint + length))
+            {
+                return hint;
+            }
         }
 
         ulong align = length >= PageGeometry.PmdSize ? PageGeometry.PmdSize : PageGeometry.PageSize;
@@ -226,27 +259,28 @@ public sealed partial class AddressSpace : IDisposable
         InsertVmaAt(i, vma);
     }
 
-    // Every change of the VMA list goes through these three, so that a shared anonymous
-    // object (shmem) knows how many VMAs still map it and is released with the last one.
+    // Every change of the VMA list goes through these three, so that a file knows which address spaces map it
+    // (its i_mmap: truncate and hole punching unmap its pages there), and a shared anonymous object (shmem)
+    // is released with the last VMA that maps it.
     private void InsertVmaAt(int index, Vma vma)
     {
-        vma.File?.AddMapping();
+        vma.File?.AddMapping(this);
         _vmas.Insert(index, vma);
     }
 
     private void ReplaceVmaAt(int index, Vma vma)
     {
-        vma.File?.AddMapping();
+        vma.File?.AddMapping(this);
         Vma old = _vmas[index];
         _vmas[index] = vma;
-        old.File?.RemoveMapping();
+        old.File?.RemoveMapping(this);
     }
 
     private void RemoveVmaAt(int index)
     {
         Vma old = _vmas[index];
         _vmas.RemoveAt(index);
-        old.File?.RemoveMapping();
+        old.File?.RemoveMapping(this);
     }
 
     /// <summary>
@@ -267,6 +301,7 @@ public sealed partial class AddressSpace : IDisposable
             return;
         }
 
+        EnsureAnonVma(i); // both pieces keep the anon_vma (anon_vma_clone)
         if ((address & PageGeometry.PmdMask) != 0 && PageTable.SplitHuge(address))
         {
             Counters.Increment(MmEvent.HugeSplits);
@@ -278,9 +313,11 @@ public sealed partial class AddressSpace : IDisposable
         InsertVmaAt(i + 1, high);
     }
 
-    /// <summary>Splits at both ends of [start, end) and returns the index range of the VMAs inside it.</summary>
+    /// <summary>Splits at both ends of [start, end) and returns the index range of the VMAs inside it. The anon_vmas of
+    /// those VMAs and their neighbours are settled first, while they still are neighbours (<see cref="EnsureAnonVma"/>).</summary>
     private (int First, int Last) SplitRange(ulong start, ulong end)
     {
+        EnsureAnonVmasAround(start, end);
         SplitAt(start);
         SplitAt(end);
         int first = FindVmaIndex(start);
@@ -300,14 +337,8 @@ public sealed partial class AddressSpace : IDisposable
         int stop = Math.Min(last, _vmas.Count - 1);
         while (i < stop)
         {
-            Vma a = _vmas[i];
-            Vma b = _vmas[i + 1];
-            if (CanMerge(a, b))
+            if (TryMergeWithNext(i))
             {
-                var merged = a.CloneRange(a.Start, a.Start);
-                merged.End = b.End;
-                ReplaceVmaAt(i, merged);
-                RemoveVmaAt(i + 1);
                 stop--;
             }
             else
@@ -317,15 +348,160 @@ public sealed partial class AddressSpace : IDisposable
         }
     }
 
-    private static bool CanMerge(Vma a, Vma b) =>
+    /// <summary>Merges VMA <paramref name="i"/> with the next one if Linux would (<see cref="MayMerge"/>, <see cref="AnonVmasCompatible"/>). Call with the mmap write lock held.</summary>
+    /// <returns>True if they merged.</returns>
+    private bool TryMergeWithNext(int i)
+    {
+        Vma a = _vmas[i];
+        Vma b = _vmas[i + 1];
+        if (!MayMerge(a, b))
+        {
+            return false;
+        }
+
+        EnsureAnonVma(i);
+        EnsureAnonVma(i + 1);
+        if (!AnonVmasCompatible(a, b))
+        {
+            return false;
+        }
+
+        var merged = a.CloneRange(a.Start, a.Start);
+        merged.End = b.End;
+        merged.AnonVma = a.AnonVma ?? b.AnonVma;
+        merged.AnonVmaForked = a.AnonVma is not null ? a.AnonVmaForked : b.AnonVmaForked;
+        ReplaceVmaAt(i, merged);
+        RemoveVmaAt(i + 1);
+        return true;
+    }
+
+    /// <summary>is_mergeable_vma and the page-offset test of can_vma_merge_before/after (mm/vma.c) for neighbours
+    /// <paramref name="a"/> (below) and <paramref name="b"/>: every flag equal (VM_ACCOUNT, VM_LOCKED, advice and
+    /// userfaultfd modes included), the same file and userfaultfd context, file offsets that continue, not VM_SPECIAL.</summary>
+    private static bool MayMerge(Vma a, Vma b) =>
         a.End == b.Start
         && a.Flags == b.Flags
+        && (a.Flags & VmFlags.Special) == 0
         && ReferenceEquals(a.File, b.File)
         && a.PgOff + ((a.End - a.Start) >> PageGeometry.PageShift) == b.PgOff
-        && ReferenceEquals(a.Userfault, b.Userfault)
-        && (a.Flags & (VmFlags.Io | VmFlags.PfnMap)) == 0;
+        && ReferenceEquals(a.Userfault, b.Userfault);
 
-    private static VmFlags ToVmFlags(Prot prot) => (VmFlags)(long)(int)prot;
+    /// <summary>is_mergeable_anon_vma (mm/vma.c): the same anon_vma, or only one has one and it is not a fork child's
+    /// (vma_had_uncowed_parents).</summary>
+    private static bool AnonVmasCompatible(Vma a, Vma b) =>
+        a.AnonVma is null ? b.AnonVma is null || !b.AnonVmaForked
+        : b.AnonVma is null ? !a.AnonVmaForked
+        : ReferenceEquals(a.AnonVma, b.AnonVma);
+
+    /// <summary>
+    /// anon_vma_prepare, done late: the fault paths that put the first anonymous page into a private VMA do not
+    /// record it, so every decision that depends on the anon_vma (merging, VM_ACCOUNT in mprotect, the page offset
+    /// of a moved VMA, fork) calls this first, and so do the calls that are about to remove anonymous pages (a split,
+    /// MADV_DONTNEED, a move). A VMA holding an anonymous page gets a compatible neighbour's anon_vma
+    /// (find_mergeable_anon_vma: next, then previous, only if that one's chain is its own) or a new one.
+    /// </summary>
+    /// <remarks>Call with the mmap write lock held (the read lock suffices on paths that no one else changes VMAs under).</remarks>
+    private void EnsureAnonVma(int i)
+    {
+        Vma vma = _vmas[i];
+        if (vma.AnonVma is not null || vma.IsShared || (vma.Flags & VmFlags.Special) != 0 || !HoldsAnonymousPages(vma.Start, vma.End))
+        {
+            return;
+        }
+
+        vma.AnonVma = FindMergeableAnonVma(i);
+    }
+
+    /// <summary>find_mergeable_anon_vma: the next VMA's anon_vma, else the previous one's, if it could be shared
+    /// (<see cref="ReusableAnonVma"/>); else a new one.</summary>
+    private AnonVma FindMergeableAnonVma(int i)
+    {
+        Vma vma = _vmas[i];
+        return (i + 1 < _vmas.Count ? ReusableAnonVma(_vmas[i + 1], vma, _vmas[i + 1]) : null)
+            ?? (i > 0 ? ReusableAnonVma(_vmas[i - 1], _vmas[i - 1], vma) : null)
+            ?? new AnonVma();
+    }
+
+    /// <summary>
+    /// find_vma_and_prepare_anon (mm/userfaultfd.c): the resolution ioctls (UFFDIO_COPY, ZEROPAGE, MOVE, CONTINUE) give
+    /// the private VMA at <paramref name="address"/> an anon_vma before they even check its registration, which changes
+    /// what it merges with later. For the Uffd layer to call; no effect on shared VMAs or where nothing is mapped.
+    /// </summary>
+    /// <param name="address">The destination (or source) address.</param>
+    /// <remarks>Call with the mmap lock held (the read lock suffices: only merges, under the write lock, read the anon_vma).</remarks>
+    internal void AnonVmaPrepare(ulong address)
+    {
+        int i = FindVmaIndex(address);
+        if (i < _vmas.Count && _vmas[i].Start <= address && !_vmas[i].IsShared)
+        {
+            _vmas[i].AnonVma ??= FindMergeableAnonVma(i);
+        }
+    }
+
+    /// <summary>Settles the anon_vma of every VMA in [start, end) and of the one on each side, before a change of the VMA
+    /// list makes other VMAs neighbours: a VMA that received its first anonymous page since the last change got it
+    /// next to the neighbours it has now. Call with the mmap write lock held.</summary>
+    private void EnsureAnonVmasAround(ulong start, ulong end)
+    {
+        int first = Math.Max(FindVmaIndex(start) - 1, 0);
+        for (int i = first; i < _vmas.Count; i++)
+        {
+            EnsureAnonVma(i);
+            if (_vmas[i].Start >= end)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>reusable_anon_vma: <paramref name="old"/>'s anon_vma if [a, b] could share one (anon_vma_compatible:
+    /// adjacent, same file, flags equal but for the protection, offsets continuous) and old's chain is its own.</summary>
+    private static AnonVma? ReusableAnonVma(Vma old, Vma a, Vma b) =>
+        a.End == b.Start && ReferenceEquals(a.File, b.File)
+        && ((a.Flags ^ b.Flags) & ~VmFlags.AccessMask) == 0
+        && b.PgOff == a.PgOff + ((b.Start - a.Start) >> PageGeometry.PageShift)
+        && old.AnonVma is not null && !old.AnonVmaForked
+            ? old.AnonVma
+            : null;
+
+    /// <summary>True if [start, end) holds an anonymous page: a present frame that is neither special (zero page, pfn
+    /// map) nor in a page cache, a huge anonymous page, or an entry that stands for one (swap, migration, device,
+    /// guard marker). Call with the mmap lock held.</summary>
+    private bool HoldsAnonymousPages(ulong start, ulong end)
+    {
+        for (ulong va = start; va < end;)
+        {
+            ulong spanEnd = Math.Min(end, (va | PageGeometry.PmdMask) + 1);
+            Pte huge = PageTable.FindHuge(va);
+            if (!huge.IsNone)
+            {
+                if (!huge.IsSpecial)
+                {
+                    return true;
+                }
+
+                va = spanEnd;
+                continue;
+            }
+
+            ulong[]? leaf = PageTable.FindLeaf(va);
+            for (ulong a = va; leaf is not null && a < spanEnd; a += PageGeometry.PageSize)
+            {
+                var pte = new Pte(Volatile.Read(ref leaf[PageGeometry.Index(a, 0)]));
+                if (pte.IsMapped ? !pte.IsSpecial && !_memory.IsPageCache(pte.Pfn) : !pte.IsNoneMostly)
+                {
+                    return true;
+                }
+            }
+
+            va = spanEnd;
+        }
+
+        return false;
+    }
+
+    /// <summary>calc_vm_prot_bits: the read, write and exec bits of <paramref name="prot"/> as VM_* bits (the others are not VMA flags).</summary>
+    private static VmFlags ToVmFlags(Prot prot) => (VmFlags)(long)(int)(prot & (Prot.Read | Prot.Write | Prot.Exec));
 
     /// <summary>Tears the address space down (exit_mmap): every mapping is zapped and the frames go back to the pool.</summary>
     public void Dispose()

@@ -7,15 +7,18 @@ namespace MirrorEmu.Mm;
 /// (as shmem does).
 /// </summary>
 /// <remarks>
-/// <para>Concurrency model:</para> the page-cache array is guarded by <see cref="_lock"/>; a page,
-/// once in the cache, stays until <see cref="Dispose"/>; its bytes are shared memory, written
-/// by whoever maps it writable.
+/// <para>Concurrency model:</para> the page-cache array, the size and the set of address spaces that
+/// map the file are guarded by <see cref="_lock"/> (rank <see cref="LockRank.PageCache"/>, taken inside
+/// an mmap lock, never around one); a page, once in the cache, stays until <see cref="Truncate"/>,
+/// <see cref="PunchHole"/> or <see cref="Dispose"/> drops it, after every mapping of it was zapped; its
+/// bytes are shared memory, written by whoever maps it writable.
 /// </remarks>
 public sealed class MemFile : IDisposable
 {
-    // Guards _pages (slots and growth).
+    // Guards _pages (slots and growth), SizeBytes and _mappers.
     private readonly object _lock = new();
     private readonly PhysicalMemory _memory;
+    private readonly Dictionary<AddressSpace, int> _mappers = [];
     private ulong[] _pages; // pfn + 1 per page index, 0 = not cached
     private bool _disposed;
     private int _mappings;
@@ -27,25 +30,27 @@ public sealed class MemFile : IDisposable
     public MemFile(PhysicalMemory memory, ulong sizeBytes, string name = "memfile")
     {
         _memory = memory;
-        SizeBytes = sizeBytes;
         Name = name;
-        ulong pages = (sizeBytes + PageGeometry.PageMask) >> PageGeometry.PageShift;
-        if (pages > int.MaxValue)
+        if (sizeBytes > MaxSizeBytes)
         {
-            throw new ArgumentOutOfRangeException(nameof(sizeBytes), $"sizeBytes=0x{sizeBytes:X} is larger than a MemFile holds");
+            throw new ArgumentOutOfRangeException(nameof(sizeBytes), $"sizeBytes=0x{sizeBytes:X} is larger than a MemFile holds (0x{MaxSizeBytes:X})");
         }
 
-        _pages = new ulong[(int)pages];
+        SizeBytes = sizeBytes;
+        _pages = new ulong[(int)PagesFor(sizeBytes)];
     }
+
+    /// <summary>The largest size a MemFile may have, in bytes (int.MaxValue pages).</summary>
+    public const ulong MaxSizeBytes = (ulong)int.MaxValue << PageGeometry.PageShift;
 
     /// <summary>The file's name.</summary>
     public string Name { get; }
 
-    /// <summary>The file's size in bytes.</summary>
-    public ulong SizeBytes { get; }
+    /// <summary>The file's size in bytes (i_size); <see cref="Truncate"/> changes it.</summary>
+    public ulong SizeBytes { get; private set; }
 
-    /// <summary>Pages in the file (size rounded up).</summary>
-    public ulong PageCount => (ulong)_pages.LongLength;
+    /// <summary>Pages in the file (size rounded up): a mapping's fault at this index or beyond is SIGBUS.</summary>
+    public ulong PageCount => (ulong)Volatile.Read(ref _pages).LongLength;
 
     /// <summary>Pages now in the page cache.</summary>
     public int CachedPages
@@ -87,6 +92,12 @@ public sealed class MemFile : IDisposable
         using (new RankedMonitor(_lock, LockRank.PageCache))
         {
             ThrowIfDisposed();
+            if (index >= (ulong)_pages.LongLength)
+            {
+                pfn = 0;
+                return false; // a truncate won the race with the caller's size check
+            }
+
             if (_pages[index] != 0)
             {
                 pfn = _pages[index] - 1;
@@ -115,7 +126,7 @@ public sealed class MemFile : IDisposable
         using (new RankedMonitor(_lock, LockRank.PageCache))
         {
             ThrowIfDisposed();
-            if (_pages[index] != 0)
+            if (index >= (ulong)_pages.LongLength || _pages[index] != 0)
             {
                 return false;
             }
@@ -180,15 +191,153 @@ public sealed class MemFile : IDisposable
     /// <summary>Number of VMAs (in every address space) that map this file now.</summary>
     public int Mappings => Volatile.Read(ref _mappings);
 
-    internal void AddMapping() => Interlocked.Increment(ref _mappings);
-
-    internal void RemoveMapping()
+    /// <summary>A VMA of <paramref name="mm"/> maps this file (vma_link_file). Called under mm's mmap write lock.</summary>
+    internal void AddMapping(AddressSpace mm)
     {
+        Interlocked.Increment(ref _mappings);
+        using (new RankedMonitor(_lock, LockRank.PageCache))
+        {
+            _mappers[mm] = _mappers.TryGetValue(mm, out int n) ? n + 1 : 1;
+        }
+    }
+
+    /// <summary>A VMA of <paramref name="mm"/> no longer maps this file; shmem goes with its last VMA.</summary>
+    internal void RemoveMapping(AddressSpace mm)
+    {
+        using (new RankedMonitor(_lock, LockRank.PageCache))
+        {
+            if (_mappers.TryGetValue(mm, out int n))
+            {
+                if (n <= 1)
+                {
+                    _mappers.Remove(mm);
+                }
+                else
+                {
+                    _mappers[mm] = n - 1;
+                }
+            }
+        }
+
         if (Interlocked.Decrement(ref _mappings) == 0 && IsShmem)
         {
             Dispose();
         }
     }
+
+    /// <summary>
+    /// ftruncate(2) (shmem_setattr): sets the size to <paramref name="sizeBytes"/>. Shrinking first unmaps, in every
+    /// address space, the pages wholly beyond the new end, private copies of them included (truncate_pagecache, so a
+    /// later access there is SIGBUS), then zeroes the part of the last page beyond the end and drops the page cache
+    /// beyond it. Growing adds pages that read as zeros.
+    /// </summary>
+    /// <param name="sizeBytes">The new size in bytes.</param>
+    /// <returns>0, or -EFBIG (larger than <see cref="MaxSizeBytes"/>; nothing changes).</returns>
+    /// <remarks>Takes each mapper's mmap read lock in turn; call with no mmap lock held.</remarks>
+    public KResult Truncate(ulong sizeBytes)
+    {
+        if (sizeBytes > MaxSizeBytes)
+        {
+            return KResult.Error(Errno.EFBIG, $"ftruncate: length=0x{sizeBytes:X} is larger than a MemFile holds (0x{MaxSizeBytes:X})");
+        }
+
+        ulong oldPages;
+        ulong keep = PagesFor(sizeBytes);
+        ulong[] dropped = [];
+        using (new RankedMonitor(_lock, LockRank.PageCache))
+        {
+            ThrowIfDisposed();
+            oldPages = (ulong)_pages.LongLength;
+            SizeBytes = sizeBytes;
+            ulong tail = sizeBytes & PageGeometry.PageMask;
+            ulong last = sizeBytes >> PageGeometry.PageShift;
+            if (tail != 0 && last < oldPages && _pages[last] != 0)
+            {
+                _memory.Frame(_pages[last] - 1)[(int)tail..].Clear(); // truncate_inode_partial_folio
+            }
+
+            // The size goes first, so that a fault beyond the new end is SIGBUS from now on; the pages
+            // beyond it leave the cache here and lose the cache's reference once no mapping can reach them.
+            if (keep < oldPages)
+            {
+                dropped = _pages[(int)keep..];
+            }
+
+            if (keep != oldPages)
+            {
+                ulong[] resized = new ulong[keep];
+                Array.Copy(_pages, resized, (int)Math.Min(keep, oldPages));
+                Volatile.Write(ref _pages, resized);
+            }
+        }
+
+        if (dropped.Length > 0)
+        {
+            foreach (AddressSpace mm in Mappers())
+            {
+                mm.UnmapFilePages(this, keep, oldPages, evenCows: true);
+            }
+
+            foreach (ulong slot in dropped)
+            {
+                if (slot != 0)
+                {
+                    _memory.Put(slot - 1);
+                }
+            }
+        }
+
+        return KResult.Ok;
+    }
+
+    /// <summary>
+    /// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) as MADV_REMOVE does it (shmem_fallocate): unmaps the page-cache
+    /// pages of [<paramref name="firstPage"/>, <paramref name="endPage"/>) from every address space (private copies stay),
+    /// then drops them: the hole reads as zeros.
+    /// </summary>
+    /// <param name="firstPage">First page index.</param>
+    /// <param name="endPage">One past the last page index.</param>
+    /// <remarks>Takes each mapper's mmap read lock in turn; call with no mmap lock held.</remarks>
+    public void PunchHole(ulong firstPage, ulong endPage)
+    {
+        endPage = Math.Min(endPage, PageCount);
+        if (firstPage >= endPage)
+        {
+            return;
+        }
+
+        foreach (AddressSpace mm in Mappers())
+        {
+            mm.UnmapFilePages(this, firstPage, endPage, evenCows: false);
+        }
+
+        using (new RankedMonitor(_lock, LockRank.PageCache))
+        {
+            DropPagesLocked(firstPage, Math.Min(endPage, (ulong)_pages.LongLength));
+        }
+    }
+
+    private List<AddressSpace> Mappers()
+    {
+        using (new RankedMonitor(_lock, LockRank.PageCache))
+        {
+            return [.. _mappers.Keys];
+        }
+    }
+
+    private void DropPagesLocked(ulong first, ulong end)
+    {
+        for (ulong i = first; i < end; i++)
+        {
+            if (_pages[i] != 0)
+            {
+                _memory.Put(_pages[i] - 1);
+                _pages[i] = 0;
+            }
+        }
+    }
+
+    private static ulong PagesFor(ulong sizeBytes) => (sizeBytes + PageGeometry.PageMask) >> PageGeometry.PageShift;
 
     /// <summary>Drops the page cache's references; frames still mapped stay until unmapped.</summary>
     public void Dispose()

@@ -57,6 +57,12 @@ public static class PageGeometry
     /// <summary>Size of the whole virtual address space in bytes (2^48).</summary>
     public const ulong AddressSpaceSize = 1UL << VaBits;
 
+    /// <summary>
+    /// One past the last user address (x86-64's TASK_SIZE_MAX, 2^47 - 4 KiB: the top page of the lower half is a guard
+    /// against the non-canonical hole). The page table spans <see cref="AddressSpaceSize"/>; no mapping reaches past this.
+    /// </summary>
+    public const ulong TaskSize = (1UL << (VaBits - 1)) - PageSize;
+
     /// <summary>The lowest address a fixed mapping may use (the kernel's default mmap_min_addr, 64 KiB).</summary>
     public const ulong MmapMinAddr = 16 * PageSize;
 
@@ -80,6 +86,11 @@ public static class PageGeometry
     /// <param name="value">An address or a length in bytes.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsPageAligned(ulong value) => (value & PageMask) == 0;
+
+    /// <summary>PAGE_ALIGN as the kernel computes it: rounds up to whole pages modulo 2^64 (a length within a page of 2^64 becomes 0).</summary>
+    /// <param name="length">A length in bytes.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong PageAlignWrapping(ulong length) => unchecked(length + PageMask) & ~PageMask;
 
     /// <summary>Rounds a length up to whole pages; false if that overflows the address space.</summary>
     /// <param name="length">A length in bytes.</param>

@@ -24,6 +24,9 @@ public enum SwapType : byte
     Marker = 7,
     /// <summary>A hardware-poisoned page.</summary>
     Poisoned = 8,
+    /// <summary>A guard-region marker (MADV_GUARD_INSTALL): an access faults with SIGSEGV. Unlike <see cref="Marker"/> it
+    /// does not count as none: userfaultfd cannot fill it, MADV_DONTNEED and fork keep it, munmap and MADV_GUARD_REMOVE clear it.</summary>
+    Guard = 9,
 }
 
 // [63 NX][62..52 sw, reserved][51..12 pfn or swap offset][11..0 flags]

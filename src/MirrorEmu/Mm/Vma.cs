@@ -53,6 +53,14 @@ public sealed class Vma
     /// calls for the faults userfaultfd must see; null when not registered.</summary>
     public IUserfaultHook? Userfault { get; internal set; }
 
+    /// <summary>The anon_vma its anonymous pages belong to (vm_area_struct.anon_vma), or null while it has none.</summary>
+    /// <remarks>Read and written under the mmap write lock; <see cref="AddressSpace"/> assigns it lazily (see <see cref="Mm.AnonVma"/>).</remarks>
+    internal AnonVma? AnonVma { get; set; }
+
+    /// <summary>True when its anon_vma chain links more than its own anon_vma (a fork child's VMA): Linux then refuses
+    /// merges that would have to share that anon_vma (vma_had_uncowed_parents).</summary>
+    internal bool AnonVmaForked { get; set; }
+
     /// <summary>The protection as PROT_* bits.</summary>
     public Prot Prot => (Prot)(int)(Flags & VmFlags.AccessMask);
 
@@ -69,6 +77,8 @@ public sealed class Vma
         new(Mm, start, end, Flags, File, PgOff + ((start - Start) >> PageGeometry.PageShift))
         {
             Userfault = Userfault,
+            AnonVma = AnonVma,
+            AnonVmaForked = AnonVmaForked,
         };
 
     /// <inheritdoc/>

@@ -125,9 +125,9 @@ public class UffdPolicyTests
     [InlineData(UffdFaultPolicy.RangeEvent)]
     public void InvalidationsDuringTheCallCauseEbusyAndStillEndWithCorrectData(UffdFaultPolicy policy)
     {
-        // Deterministic part: the monitor's first three fills each change the range's protection (to the same value:
-        // PROTECTION_VMA) while the faulting thread waits with the mmap lock dropped, so the notifier sequence moves
-        // during the call for sure. Random part: a storm thread keeps doing the same meanwhile.
+        // Deterministic part: the monitor's first three fills each make the range read-only and writable again
+        // (PROTECTION_VMA twice) while the faulting thread waits with the mmap lock dropped, so the notifier sequence
+        // moves during the call for sure. Random part: a storm thread keeps doing the same to single pages meanwhile.
         InvalidatingFill? invalidateDuringFill = null;
         using var s = new Setup(
             policy == UffdFaultPolicy.RangeEvent ? UffdResolution.WholeRun : policy == UffdFaultPolicy.Batched ? UffdResolution.Block : UffdResolution.SinglePage,
@@ -142,6 +142,8 @@ public class UffdPolicyTests
             while (!stop.IsCancellationRequested)
             {
                 int page = rng.Next(PageCount);
+                // A real change each time (Linux raises nothing for an mprotect that changes nothing): read-only, then back.
+                s.Mm.Mprotect(s.Address + Pages.Bytes(page), Pages.Size, Prot.Read).ThrowIfError();
                 s.Mm.Mprotect(s.Address + Pages.Bytes(page), Pages.Size, Prot.ReadWrite).ThrowIfError();
                 Interlocked.Increment(ref storms);
                 Thread.Sleep(0);
@@ -172,6 +174,7 @@ public class UffdPolicyTests
             if (_left > 0)
             {
                 _left--;
+                mm.Mprotect(start, Pages.Bytes(pages), Prot.Read).ThrowIfError();
                 mm.Mprotect(start, Pages.Bytes(pages), Prot.ReadWrite).ThrowIfError();
                 Invalidations++;
             }
