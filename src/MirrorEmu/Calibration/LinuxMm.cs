@@ -30,6 +30,8 @@ internal static unsafe partial class LinuxMm
     public const long SysWrite = 1;
     /// <summary>close(2).</summary>
     public const long SysClose = 3;
+    /// <summary>ioctl(2).</summary>
+    public const long SysIoctl = 16;
     /// <summary>mmap(2).</summary>
     public const long SysMmap = 9;
     /// <summary>mprotect(2).</summary>

@@ -424,11 +424,9 @@ public sealed partial class AddressSpace
     {
         EnsureAnonVma(i); // the anon_vma outlives the pages
         Vma vma = _vmas[i];
-        List<(ulong Va, Pte Marker)> markers = SaveMarkers(start, end);
         NotifierRange range = InvalidateRangeStart(start, end, NotifierEvent.Clear);
-        ZapRange(vma, start, end, freeTables: false);
+        ZapRange(vma, start, end, freeTables: false, dropMarkers: false);
         InvalidateRangeEnd(range);
-        RestoreMarkers(markers);
     }
 
     /// <summary>MADV_GUARD_INSTALL (madvise_guard_install): the VMA gets an anon_vma (anon_vma_prepare), every entry of
@@ -462,43 +460,6 @@ public sealed partial class AddressSpace
                 {
                     PageTable.TryUpdate(ref slot, pte, Pte.None);
                 }
-            }
-        }
-    }
-
-    /// <summary>The guard and userfaultfd markers of [start, end), which an ordinary zap keeps (zap_drop_markers is false
-    /// except when a VMA goes away). Call with the mmap lock held.</summary>
-    private List<(ulong Va, Pte Marker)> SaveMarkers(ulong start, ulong end)
-    {
-        var list = new List<(ulong, Pte)>();
-        for (ulong va = start; va < end;)
-        {
-            ulong spanEnd = Math.Min(end, (va | PageGeometry.PmdMask) + 1);
-            ulong[]? leaf = PageTable.FindLeaf(va);
-            for (ulong a = va; leaf is not null && a < spanEnd; a += PageGeometry.PageSize)
-            {
-                var pte = new Pte(Volatile.Read(ref leaf[PageGeometry.Index(a, 0)]));
-                if (pte.Swap is SwapType.Guard or SwapType.Marker)
-                {
-                    list.Add((a, pte));
-                }
-            }
-
-            va = spanEnd;
-        }
-
-        return list;
-    }
-
-    /// <summary>Puts back markers a zap removed (where nothing was installed meanwhile).</summary>
-    private void RestoreMarkers(List<(ulong Va, Pte Marker)> markers)
-    {
-        foreach ((ulong va, Pte marker) in markers)
-        {
-            ulong[]? leaf = PageTable.GetOrCreateLeaf(va);
-            if (leaf is not null)
-            {
-                PageTable.TryUpdate(ref leaf[PageGeometry.Index(va, 0)], Pte.None, marker);
             }
         }
     }

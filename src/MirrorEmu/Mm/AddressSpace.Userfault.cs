@@ -40,6 +40,13 @@ public sealed partial class AddressSpace
         for (int i = first; i < last; i++)
         {
             Vma old = _vmas[i];
+            if (hook is null && (old.Flags & VmFlags.UffdWp) != 0)
+            {
+                // userfaultfd_clear_vma: unregistering (or closing the descriptor) lifts the write protection the
+                // range still has, bits and markers both (uffd_wp_range(..., false)).
+                ClearUffdWp(old);
+            }
+
             Vma updated = old.CloneRange(old.Start, old.End);
             updated.Flags = (old.Flags & ~VmFlags.UffdMask) | (modes & VmFlags.UffdMask);
             updated.Userfault = hook;
@@ -73,6 +80,7 @@ public sealed partial class AddressSpace
         MmapLock.ReadLock();
         try
         {
+            AnonVmaPrepare(dst); // find_vma_and_prepare_anon: before any other check
             Vma? vma = VmaLookup(dst);
             if (vma is null || !ReferenceEquals(vma.Userfault, ctx) || end > vma.End)
             {
@@ -280,34 +288,50 @@ public sealed partial class AddressSpace
     /// <param name="end">Page-aligned end.</param>
     /// <param name="protect">True to protect, false to allow writes again.</param>
     /// <param name="markers">Install markers on empty anonymous pages.</param>
-    /// <returns>0, or -ENOENT (a page not in a WP-registered VMA of <paramref name="ctx"/>).</returns>
+    /// <returns>0, or -ENOENT (no VMA in the range, or one not registered in WP mode; holes between VMAs are skipped, as
+    /// mwriteprotect_range walks the VMAs of the range).</returns>
     /// <remarks>Takes the mmap read lock.</remarks>
     internal int MwriteprotectRange(IUserfaultHook ctx, ulong start, ulong end, bool protect, bool markers)
     {
         MmapLock.ReadLock();
         try
         {
-            for (ulong a = start; a < end;)
+            // for_each_vma_range with err = -ENOENT to begin with: no VMA at all, or one not in WP mode, is -ENOENT.
+            bool any = false;
+            for (Vma? vma = FindVma(start); vma is not null && vma.Start < end; vma = FindVma(vma.End))
             {
-                Vma? vma = VmaLookup(a);
-                if (vma is null || !ReferenceEquals(vma.Userfault, ctx) || (vma.Flags & VmFlags.UffdWp) == 0)
+                if ((vma.Flags & VmFlags.UffdWp) == 0)
                 {
                     return -Errno.ENOENT;
                 }
 
-                a = Math.Min(end, vma.End);
+                any = true;
+            }
+
+            if (!any)
+            {
+                return -Errno.ENOENT;
             }
 
             NotifierRange range = InvalidateRangeStart(start, end, NotifierEvent.ProtectionVma);
             for (ulong a = start; a < end; a += PageGeometry.PageSize)
             {
-                Vma vma = VmaLookup(a)!;
+                Vma? vma = VmaLookup(a);
+                if (vma is null)
+                {
+                    a = Math.Min(end, FindVma(a)?.Start ?? end) - PageGeometry.PageSize; // a hole: on to the next VMA
+                    continue;
+                }
+
+                // userfaultfd_wp_use_markers: file and shmem mappings always keep the protection of an empty page in a
+                // marker; anonymous ones only with UFFD_FEATURE_WP_UNPOPULATED.
+                bool useMarkers = markers || !vma.IsAnonymous;
                 if (PageTable.FindLeaf(a) is null && !PageTable.FindHuge(a).IsNone && PageTable.SplitHuge(a))
                 {
                     Counters.Increment(MmEvent.HugeSplits);
                 }
 
-                ulong[]? leaf = protect && markers ? PageTable.GetOrCreateLeaf(a) : PageTable.FindLeaf(a);
+                ulong[]? leaf = protect && useMarkers ? PageTable.GetOrCreateLeaf(a) : PageTable.FindLeaf(a);
                 if (leaf is null)
                 {
                     continue;
@@ -317,7 +341,7 @@ public sealed partial class AddressSpace
                 while (true)
                 {
                     var pte = new Pte(Volatile.Read(ref slot));
-                    Pte next = UffdReprotect(vma, pte, protect, markers);
+                    Pte next = UffdReprotect(vma, pte, protect, useMarkers);
                     if (next == pte || PageTable.TryUpdate(ref slot, pte, next))
                     {
                         break;
@@ -334,11 +358,35 @@ public sealed partial class AddressSpace
         }
     }
 
+    /// <summary>Takes every userfaultfd write protection off <paramref name="vma"/>'s entries (under the write lock).</summary>
+    private void ClearUffdWp(Vma vma)
+    {
+        NotifierRange range = InvalidateRangeStart(vma.Start, vma.End, NotifierEvent.ProtectionVma);
+        for (ulong a = vma.Start; a < vma.End;)
+        {
+            ulong spanEnd = Math.Min(vma.End, (a | PageGeometry.PmdMask) + 1);
+            ulong[]? leaf = PageTable.FindLeaf(a);
+            for (ulong p = a; leaf is not null && p < spanEnd; p += PageGeometry.PageSize)
+            {
+                ref ulong slot = ref leaf[PageGeometry.Index(p, 0)];
+                var pte = new Pte(Volatile.Read(ref slot));
+                if (pte.IsUffdWp)
+                {
+                    PageTable.TryUpdate(ref slot, pte, UffdReprotect(vma, pte, protect: false, markers: false));
+                }
+            }
+
+            a = spanEnd;
+        }
+
+        InvalidateRangeEnd(range);
+    }
+
     private Pte UffdReprotect(Vma vma, Pte pte, bool protect, bool markers)
     {
         if (pte.IsNone)
         {
-            return protect && markers && vma.IsAnonymous ? Pte.SwapEntry(SwapType.Marker, 0).WithUffdWp(true) : pte;
+            return protect && markers ? Pte.SwapEntry(SwapType.Marker, 0).WithUffdWp(true) : pte;
         }
 
         if (!pte.IsMapped)
@@ -379,6 +427,21 @@ public sealed partial class AddressSpace
         MmapLock.ReadLock();
         try
         {
+            // uffd_move_lock (find_vma_and_prepare_anon for both), then validate_move_areas, as Linux 6.18 orders them.
+            AnonVmaPrepare(dst);
+            AnonVmaPrepare(src);
+            Vma? dstVma = VmaLookup(dst);
+            Vma? srcVma = VmaLookup(src);
+            if (dstVma is null || srcVma is null)
+            {
+                return -Errno.ENOENT;
+            }
+
+            if (src + length > srcVma.End || dst + length > dstVma.End || !MoveAreasCompatible(ctx, srcVma, dstVma))
+            {
+                return -Errno.EINVAL;
+            }
+
             NotifierRange range = InvalidateRangeStart(src, src + length, NotifierEvent.Clear);
             for (ulong off = 0; off < length && rc == 0; off += PageGeometry.PageSize)
             {
@@ -399,19 +462,19 @@ public sealed partial class AddressSpace
         return rc;
     }
 
+    /// <summary>validate_move_areas (mm/userfaultfd.c): the same access flags and mlock state, a writable source, neither
+    /// VM_PFNMAP/VM_IO/VM_MIXEDMAP, the destination registered with <paramref name="ctx"/>, and both anonymous.</summary>
+    private static bool MoveAreasCompatible(IUserfaultHook ctx, Vma src, Vma dst) =>
+        (src.Flags & VmFlags.AccessMask) == (dst.Flags & VmFlags.AccessMask)
+        && (src.Flags & VmFlags.LockedMask) == (dst.Flags & VmFlags.LockedMask)
+        && (src.Flags & VmFlags.Write) != 0
+        && ((src.Flags | dst.Flags) & VmFlags.Special) == 0
+        && ReferenceEquals(dst.Userfault, ctx)
+        && src.IsAnonymous && dst.IsAnonymous && !src.IsShared && !dst.IsShared;
+
     private int MoveOne(IUserfaultHook ctx, ulong dst, ulong src, bool allowHoles, ref long pages)
     {
-        Vma? dstVma = VmaLookup(dst);
-        Vma? srcVma = VmaLookup(src);
-        if (dstVma is null || !ReferenceEquals(dstVma.Userfault, ctx))
-        {
-            return -Errno.ENOENT;
-        }
-
-        if (srcVma is null || !srcVma.IsAnonymous || !dstVma.IsAnonymous)
-        {
-            return -Errno.EINVAL;
-        }
+        Vma dstVma = VmaLookup(dst)!;
 
         ulong[]? srcLeaf = PageTable.FindLeaf(src);
         ulong[]? dstLeaf = PageTable.GetOrCreateLeaf(dst);

@@ -19,7 +19,13 @@ public sealed partial class AddressSpace
     /// fault either installs before (and its frame is gathered here) or after (and keeps its frame).
     /// Raise the notifier start before and the end after.
     /// </remarks>
-    private void ZapRange(Vma vma, ulong start, ulong end, bool freeTables)
+    /// <param name="vma">The VMA the range lies in.</param>
+    /// <param name="start">Page-aligned start.</param>
+    /// <param name="end">Page-aligned end.</param>
+    /// <param name="freeTables">Free leaf tables wholly inside the range (the VMA is going away).</param>
+    /// <param name="dropMarkers">Clear guard and userfaultfd-wp markers too (zap_drop_markers: only when the VMA goes away);
+    /// MADV_DONTNEED and friends keep them, so a guard region or a write-protected empty page stays so.</param>
+    private void ZapRange(Vma vma, ulong start, ulong end, bool freeTables, bool dropMarkers = true)
     {
         Span<ulong> buffer = stackalloc ulong[GatherBatch];
         var tlb = new MmuGather(this, buffer);
@@ -56,7 +62,8 @@ public sealed partial class AddressSpace
                 for (ulong a = va; a < spanEnd; a += PageGeometry.PageSize)
                 {
                     ref ulong slot = ref leaf[PageGeometry.Index(a, 0)];
-                    if (Volatile.Read(ref slot) == 0)
+                    ulong word = Volatile.Read(ref slot);
+                    if (word == 0 || (!dropMarkers && new Pte(word).Swap is SwapType.Guard or SwapType.Marker))
                     {
                         continue;
                     }

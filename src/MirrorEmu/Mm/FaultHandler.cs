@@ -231,6 +231,10 @@ public static class FaultHandler
 
         PhysicalMemory memory = mm.Memory;
         bool write = (flags & FaultFlags.Write) != 0;
+
+        // set_pte_range: an entry installed over a userfaultfd write-protect marker keeps the protection
+        // (pte_mkuffd_wp: the uffd-wp bit, not writable), so the write that follows is a write-protect fault.
+        bool wpMarker = old.IsUffdWp && (vma.Flags & VmFlags.UffdWp) != 0;
         if (write && !vma.IsShared)
         {
             // do_cow_fault: a private copy of the page-cache page.
@@ -240,7 +244,7 @@ public static class FaultHandler
             }
 
             memory.Frame(pfn).CopyTo(memory.Frame(copy));
-            if (!mm.InstallPte(ref slot, old, Pte.Present(copy, writable: true)))
+            if (!mm.InstallPte(ref slot, old, Pte.Present(copy, writable: !wpMarker).WithUffdWp(wpMarker)))
             {
                 return VmFault.None;
             }
@@ -251,8 +255,8 @@ public static class FaultHandler
         }
 
         memory.Get(pfn);
-        bool writable = vma.IsShared && (vma.Flags & VmFlags.Write) != 0;
-        Pte entry = Pte.Present(pfn, writable);
+        bool writable = vma.IsShared && (vma.Flags & VmFlags.Write) != 0 && !wpMarker;
+        Pte entry = Pte.Present(pfn, writable).WithUffdWp(wpMarker);
         if (writable && !write)
         {
             entry = entry.WithClean();
@@ -381,6 +385,9 @@ public static class FaultHandler
 
             case SwapType.Poisoned:
                 return Fail(mm.Counters, VmFault.HwPoison);
+
+            case SwapType.Guard:
+                return Fail(mm.Counters, VmFault.SigSegv); // a guard region (MADV_GUARD_INSTALL): handle_pte_marker answers SIGSEGV
 
             default:
                 return Fail(mm.Counters, VmFault.SigBus);

@@ -122,8 +122,8 @@ public sealed partial class Userfaultfd
     private static string Describe(int rc) => rc switch
     {
         -Errno.EEXIST => "the first page is already mapped",
-        -Errno.ENOENT => "not inside one VMA registered with this userfaultfd",
-        -Errno.EINVAL => "the VMA is not registered for this (WP needs WP mode; CONTINUE needs MINOR on shmem)",
+        -Errno.ENOENT => "not inside one VMA registered with this userfaultfd (UFFDIO_MOVE: no VMA there, or a source hole)",
+        -Errno.EINVAL => "the VMA is not registered for this (WP needs WP mode; CONTINUE needs MINOR on shmem; UFFDIO_MOVE needs two compatible private anonymous VMAs and dst registered here)",
         -Errno.ENOMEM => "out of frames",
         -Errno.EFAULT => "beyond the end of the file, or not in the page cache",
         -Errno.EBUSY => "a source page is shared, huge or not present (UFFDIO_MOVE)",
@@ -202,9 +202,11 @@ public sealed partial class Userfaultfd
     /// <param name="length">Page-aligned length.</param>
     /// <param name="mode">DONTWAKE and/or ALLOW_SRC_HOLES.</param>
     /// <param name="moved">Bytes handled (uffdio_move.move when positive).</param>
-    /// <returns>0; -EAGAIN (only part was moved, or the layout is changing); when nothing moved: -EEXIST (a destination
-    /// page exists), -ENOENT (a source hole without ALLOW_SRC_HOLES, or dst not registered), -EBUSY (a source page is
-    /// shared, huge or not present), -EINVAL (no MOVE feature, overlap, mode, not anonymous).</returns>
+    /// <returns>0; -EAGAIN (only part was moved, or the layout is changing); when nothing moved: -ENOENT (no VMA at dst
+    /// or src, or a source hole without ALLOW_SRC_HOLES), -EINVAL (alignment, mode, a range beyond its VMA, VMAs that
+    /// differ in access or mlock, a read-only or shared or special source, dst not registered with this context),
+    /// -EEXIST (a destination page exists), -EBUSY (a source page is shared, huge or not present). As on Linux 6.18,
+    /// UFFDIO_MOVE does not need UFFD_FEATURE_MOVE to have been asked for (the feature only says it is offered).</returns>
     public KResult Move(ulong dst, ulong src, ulong length, UffdMoveMode mode, out ulong moved)
     {
         moved = 0;
@@ -226,14 +228,9 @@ public sealed partial class Userfaultfd
             return check;
         }
 
-        if ((_features & UffdFeatures.Move) == 0)
+        if ((mode & ~(UffdMoveMode.DontWake | UffdMoveMode.AllowSrcHoles)) != 0)
         {
-            return KResult.Error(Errno.EINVAL, "UFFDIO_MOVE: UFFD_FEATURE_MOVE was not agreed in UFFDIO_API");
-        }
-
-        if ((dst < src + length && src < dst + length) || (mode & ~(UffdMoveMode.DontWake | UffdMoveMode.AllowSrcHoles)) != 0)
-        {
-            return KResult.Error(Errno.EINVAL, $"UFFDIO_MOVE: dst=0x{dst:X16} src=0x{src:X16} length=0x{length:X} mode=0x{(ulong)mode:X}: the ranges overlap or the mode has unknown bits");
+            return KResult.Error(Errno.EINVAL, $"UFFDIO_MOVE: mode=0x{(ulong)mode:X} has unknown bits");
         }
 
         Stats.Increment(UffdStat.ResolveCalls);

@@ -153,9 +153,17 @@ public sealed partial class Userfaultfd : IDisposable
                 return KResult.Error(Errno.EINVAL, $"UFFDIO_REGISTER: no mapping in [0x{start:X16}, 0x{end:X16})");
             }
 
-            foreach ((ulong s, ulong e) in VmaRanges(start, end))
+            // userfaultfd_register_range: a VMA already registered here with every requested mode is left as it is (its
+            // other modes stay); the others get exactly the requested modes.
+            VmFlags wanted = ToVmFlags(mode);
+            foreach (Vma vma in VmasIn(start, end))
             {
-                _mm.SetUserfaultLocked(s, e, ToVmFlags(mode), this);
+                if (ReferenceEquals(vma.Userfault, this) && (vma.Flags & wanted) == wanted)
+                {
+                    continue;
+                }
+
+                _mm.SetUserfaultLocked(Math.Max(start, vma.Start), Math.Min(end, vma.End), wanted, this);
             }
 
             // userfaultfd_register: UFFD_API_RANGE_IOCTLS, less WRITEPROTECT unless WP mode and CONTINUE unless MINOR mode.
@@ -312,9 +320,10 @@ public sealed partial class Userfaultfd : IDisposable
             return KResult.Error(Errno.EINVAL, $"{call}: length=0x0 must be greater than zero");
         }
 
-        if (start < PageGeometry.MmapMinAddr || start > PageGeometry.AddressSpaceSize || length > PageGeometry.AddressSpaceSize - start)
+        // validate_range: [mmap_min_addr, TASK_SIZE).
+        if (start < PageGeometry.MmapMinAddr || start >= PageGeometry.TaskSize || length > PageGeometry.TaskSize - start)
         {
-            return KResult.Error(Errno.EINVAL, $"{call}: [0x{start:X16}, +0x{length:X}) is outside the user address space");
+            return KResult.Error(Errno.EINVAL, $"{call}: [0x{start:X16}, +0x{length:X}) is outside the user address space [0x{PageGeometry.MmapMinAddr:X}, 0x{PageGeometry.TaskSize:X})");
         }
 
         return KResult.Ok;
@@ -327,10 +336,11 @@ public sealed partial class Userfaultfd : IDisposable
             return "is VM_IO/VM_PFNMAP";
         }
 
-        // vma_can_userfault: anonymous memory and shmem (every MemFile is tmpfs-like); MINOR only on shmem.
-        if ((mode & UffdRegisterMode.Minor) != 0 && (vma.File is null || (_features & UffdFeatures.MinorShmem) == 0))
+        // vma_can_userfault: anonymous memory and shmem (every MemFile is tmpfs-like); MINOR only on shmem (the
+        // MINOR_SHMEM feature only says that the kernel offers it: REGISTER does not ask for it).
+        if ((mode & UffdRegisterMode.Minor) != 0 && vma.File is null)
         {
-            return "cannot take MINOR (it needs shmem and UFFD_FEATURE_MINOR_SHMEM)";
+            return "cannot take MINOR (it needs shmem)";
         }
 
         return null;

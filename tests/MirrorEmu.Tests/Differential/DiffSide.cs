@@ -178,6 +178,19 @@ public abstract class DiffSide<TProc> : IDisposable
     /// <summary>The process's VMAs and pages in the compared areas.</summary>
     protected abstract ProcessState Snapshot(TProc proc);
 
+    /// <summary>UFFDIO_MOVE on <paramref name="ctx"/>, issued as a monitor thread of <paramref name="proc"/> would issue it
+    /// (Linux refuses a move whose caller is in another address space: userfaultfd_move's mm != current->mm check).</summary>
+    /// <param name="proc">The process the context's address space belongs to.</param>
+    /// <param name="ctx">The context.</param>
+    /// <param name="dst">Destination.</param>
+    /// <param name="src">Source.</param>
+    /// <param name="len">Bytes.</param>
+    /// <param name="mode">UFFDIO_MOVE_MODE_* bits.</param>
+    /// <param name="count">uffdio_move.move.</param>
+    /// <returns>0 or -errno.</returns>
+    protected virtual long Move(TProc proc, IDiffUffd ctx, ulong dst, ulong src, ulong len, ulong mode, out long count) =>
+        ctx.Move(dst, src, len, mode, out count);
+
     /// <summary>A step timed out: stop whatever still runs.</summary>
     protected abstract void Abort();
 
@@ -227,7 +240,7 @@ public abstract class DiffSide<TProc> : IDisposable
                 detail = Counted("mapped", rc, count);
                 break;
             case DiffOpKind.UffdMove:
-                rc = ctx.Move(op.Addr, op.C, op.Len, op.B, out count);
+                rc = Move(_procs[_current], ctx, op.Addr, op.C, op.Len, op.B, out count);
                 detail = Counted("move", rc, count);
                 break;
             default:

@@ -188,6 +188,37 @@ internal sealed class HostSide : DiffSide<LinuxMmProcess>
         return ctx;
     }
 
+    /// <summary>Where the server stages a uffdio_move (a page of scratch no other command uses).</summary>
+    private const ulong MoveArgs = DiffWindow.Scratch + (3 * DiffWindow.Page);
+
+    /// <summary>UFFDIO_MOVE from inside the server whose pages move: the test process holds the context's descriptor, but
+    /// Linux refuses a move from another address space (-EINVAL), so the server duplicates the descriptor from the test
+    /// process (pidfd_open + pidfd_getfd), makes the ioctl on a uffdio_move staged in its scratch, and closes it again.</summary>
+    protected override long Move(LinuxMmProcess proc, IDiffUffd ctx, ulong dst, ulong src, ulong len, ulong mode, out long count)
+    {
+        count = 0;
+        long pidfd = proc.Call(LinuxMm.SysPidfdOpen, Environment.ProcessId, 0, 0, 0, 0, 0, Timeout).Result;
+        if (pidfd < 0)
+        {
+            return pidfd;
+        }
+
+        long fd = proc.Call(LinuxMm.SysPidfdGetfd, pidfd, ((HostUffd)ctx).Fd, 0, 0, 0, 0, Timeout).Result;
+        _ = proc.Call(LinuxMm.SysClose, pidfd, 0, 0, 0, 0, 0, Timeout);
+        if (fd < 0)
+        {
+            return fd;
+        }
+
+        Span<ulong> args = [dst, src, len, mode, 0];
+        proc.WriteMemory(MoveArgs, System.Runtime.InteropServices.MemoryMarshal.AsBytes(args));
+        long rc = proc.Call(LinuxMm.SysIoctl, fd, unchecked((long)HostUffd.UffdioMove), (long)MoveArgs, 0, 0, 0, Timeout).Result;
+        proc.ReadMemory(MoveArgs, System.Runtime.InteropServices.MemoryMarshal.AsBytes(args));
+        count = (long)args[4];
+        _ = proc.Call(LinuxMm.SysClose, fd, 0, 0, 0, 0, 0, Timeout);
+        return rc;
+    }
+
     /// <inheritdoc/>
     protected override void Unmap(LinuxMmProcess proc, ulong address, ulong length) =>
         proc.Call(LinuxMm.SysMunmap, (long)address, (long)length, 0, 0, 0, 0, Timeout);
@@ -364,13 +395,16 @@ internal sealed class HostSide : DiffSide<LinuxMmProcess>
     /// that the test process is the monitor: its ioctls act on the server's address space.</summary>
     private sealed unsafe class HostUffd(int fd) : IDiffUffd
     {
+        /// <summary>The descriptor in the test process.</summary>
+        public int Fd => fd;
+
         private const ulong UffdioApi = 0xC018AA3F;
         private const ulong UffdioRegister = 0xC020AA00;
         private const ulong UffdioUnregister = 0x8010AA01;
         private const ulong UffdioWake = 0x8010AA02;
         private const ulong UffdioCopy = 0xC028AA03;
         private const ulong UffdioZeroPage = 0xC020AA04;
-        private const ulong UffdioMove = 0xC028AA05;
+        internal const ulong UffdioMove = 0xC028AA05;
         private const ulong UffdioWriteProtect = 0xC018AA06;
         private const ulong UffdioContinue = 0xC020AA07;
         private bool _closed;
