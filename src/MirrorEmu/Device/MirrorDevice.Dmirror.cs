@@ -137,6 +137,21 @@ public sealed partial class MirrorDevice
         return KResult.Ok;
     }
 
+    /// <summary>
+    /// mmap of the device file (dmirror_fops_mmap): a private VM_MIXEDMAP mapping of <paramref name="length"/> bytes whose
+    /// pages are zeroed frames the driver inserts (vm_insert_page), so hmm_range_fault sees ordinary pages there (the
+    /// hmm-tests <c>mixedmap</c> case).
+    /// </summary>
+    /// <param name="length">Bytes (rounded up to pages).</param>
+    /// <param name="prot">PROT_* bits.</param>
+    /// <param name="address">The mapping's address.</param>
+    /// <returns>0, or mmap's errors; -ENOMEM when there is no frame for a page.</returns>
+    public KResult Mmap(ulong length, Prot prot, out ulong address)
+    {
+        ThrowIfDisposed();
+        return Mm.MmapDevicePages(length, prot, out address);
+    }
+
     /// <summary>dmirror's ioctl checks: Addr page aligned, Npages above 0, the range inside the 48-bit space; then the
     /// caller's buffer large enough (the copy_to_user / copy_from_user that would fault).</summary>
     private KResult CheckCmd(string ioctl, in DmirrorCmd cmd, long bufferBytes)
