@@ -195,8 +195,41 @@ internal sealed class MirrorDriver
     }
 
     /// <summary>Services one run: a range over its pages with a per-page request (REQ_FAULT, plus REQ_WRITE for writes),
-    /// through <see cref="HmmDriverLoop"/> (regular VMAs) or the unlocked loop (a userfaultfd VMA in the run).</summary>
+    /// through <see cref="HmmDriverLoop"/> (regular VMAs) or the unlocked loop (a userfaultfd VMA in the run). When a run
+    /// of several pages fails for a reason a page carries (-EFAULT, -EPERM), its pages are faulted one by one to name the
+    /// page and the work item in the error.</summary>
     private KResult ServiceRun(LaunchContext ctx, ReadOnlySpan<DeviceFault> run, CancellationToken cancellation)
+    {
+        ctx.Count(DeviceEvent.Runs);
+        ctx.Count(DeviceEvent.PagesServiced, run.Length);
+        KResult r = FaultRun(ctx, run, cancellation);
+        if (r.IsOk)
+        {
+            return r;
+        }
+
+        int at = 0;
+        if (run.Length > 1 && (r.Code == -Errno.EFAULT || r.Code == -Errno.EPERM))
+        {
+            for (; at < run.Length; at++)
+            {
+                KResult single = FaultRun(ctx, run.Slice(at, 1), cancellation);
+                if (!single.IsOk)
+                {
+                    r = single;
+                    break;
+                }
+            }
+
+            at = Math.Min(at, run.Length - 1);
+        }
+
+        DeviceFault failed = run[at];
+        return KResult.Error(-r.Code, $"{Options.Name}: device fault at 0x{failed.Page << DeviceGeometry.PageShift:X16} ({failed.Access} by work item {failed.WorkItem}) cannot be served: {r.Message}");
+    }
+
+    /// <summary>One driver loop over <paramref name="run"/>'s pages, adding hmm_range_fault's statistics to the launch's.</summary>
+    private KResult FaultRun(LaunchContext ctx, ReadOnlySpan<DeviceFault> run, CancellationToken cancellation)
     {
         ulong start = run[0].Page << DeviceGeometry.PageShift;
         ulong end = (run[^1].Page + 1) << DeviceGeometry.PageShift;
@@ -213,8 +246,6 @@ internal sealed class MirrorDriver
             range.HmmPfns[i] = HmmPfn.ReqFault | (run[i].NeedsWrite ? HmmPfn.ReqWrite : 0);
         }
 
-        ctx.Count(DeviceEvent.Runs);
-        ctx.Count(DeviceEvent.PagesServiced, run.Length);
         KResult r;
         if (HasUserfault(start, end))
         {
@@ -234,13 +265,7 @@ internal sealed class MirrorDriver
         ctx.Count(DeviceEvent.HmmEbusyRestarts, s.EbusyRestarts);
         ctx.Count(DeviceEvent.HmmEbusyReturns, s.EbusyReturns);
         ctx.Count(DeviceEvent.HmmLockDrops, s.LockDrops);
-        if (r.IsOk)
-        {
-            return r;
-        }
-
-        DeviceFault first = run[0];
-        return KResult.Error(-r.Code, $"{Options.Name}: device fault at 0x{first.Page << DeviceGeometry.PageShift:X16} ({first.Access} by work item {first.WorkItem}, run of {run.Length} pages) cannot be served: {r.Message}");
+        return r;
     }
 
     /// <summary>The dmirror loop with hmm_range_fault_unlocked (the 2026 series' call, which takes the mmap lock itself and
