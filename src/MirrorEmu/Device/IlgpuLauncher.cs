@@ -12,9 +12,10 @@ namespace MirrorEmu.Device;
 
 /// <summary>
 /// A launcher on an ILGPU accelerator: the CPU accelerator everywhere, CUDA where a GPU can address host frames in
-/// place. Kernels are loaded from <see cref="MirrorKernels"/> on first use. The device's page table, fault buffer,
+/// place. The kernels are <see cref="MirrorKernels"/>' methods. The device's page table, fault buffer,
 /// masks and data buffers live in the accelerator's memory and are copied as a GPU's would be (on the CPU
 /// accelerator the copies are memcpy, so that path is exercised everywhere); the frames are addressed in place.
+/// Kernels are compiled when the first device binds.
 /// </summary>
 public sealed class IlgpuLauncher : DeviceLauncher
 {
@@ -122,7 +123,23 @@ public sealed class IlgpuLauncher : DeviceLauncher
     internal override LauncherBinding Bind(PhysicalMemory memory)
     {
         RequireContiguous(memory, Kind.ToString().ToLowerInvariant());
+        LoadKernels();
         return new Binding(this, memory);
+    }
+
+    /// <summary>Compiles every kernel now, so that no pass compiles one while it holds its device's driver lock (an
+    /// invalidation would wait for the compiler).</summary>
+    private void LoadKernels()
+    {
+        using (new RankedMonitor(_queue, LockRank.DeviceQueue))
+        {
+            _read ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<ulong>, ulong>(MirrorKernels.ReadKernel);
+            _write ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<ulong>, ulong>(MirrorKernels.WriteKernel);
+            _atomicAdd ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<int>, ulong, long, ulong>(MirrorKernels.AtomicAddKernel);
+            _gather ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.GatherKernel);
+            _scatter ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.ScatterKernel);
+            _streamCopy ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ulong, ulong>(MirrorKernels.StreamCopyKernel);
+        }
     }
 
     /// <inheritdoc/>
@@ -135,7 +152,7 @@ public sealed class IlgpuLauncher : DeviceLauncher
         }
     }
 
-    /// <summary>Runs one slice: loads the kernel on first use, launches it and waits for it.</summary>
+    /// <summary>Runs one slice: launches its kernel (loaded by <see cref="Bind"/>) and waits for it.</summary>
     private void Run(in KernelPass p, int count)
     {
         using (new RankedMonitor(_queue, LockRank.DeviceQueue))
@@ -144,22 +161,22 @@ public sealed class IlgpuLauncher : DeviceLauncher
             switch (p.Op)
             {
                 case DeviceOp.Read:
-                    (_read ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<ulong>, ulong>(MirrorKernels.ReadKernel))(extent, p.Mmu, p.Work, p.Data, p.SrcVa);
+                    _read!(extent, p.Mmu, p.Work, p.Data, p.SrcVa);
                     break;
                 case DeviceOp.Write:
-                    (_write ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<ulong>, ulong>(MirrorKernels.WriteKernel))(extent, p.Mmu, p.Work, p.Data, p.DstVa);
+                    _write!(extent, p.Mmu, p.Work, p.Data, p.DstVa);
                     break;
                 case DeviceOp.AtomicAdd:
-                    (_atomicAdd ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<int>, ulong, long, ulong>(MirrorKernels.AtomicAddKernel))(extent, p.Mmu, p.Work, p.Indices, p.DstVa, p.Elements, p.Value);
+                    _atomicAdd!(extent, p.Mmu, p.Work, p.Indices, p.DstVa, p.Elements, p.Value);
                     break;
                 case DeviceOp.Gather:
-                    (_gather ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.GatherKernel))(extent, p.Mmu, p.Work, p.Indices, p.Data, p.SrcVa, p.Elements);
+                    _gather!(extent, p.Mmu, p.Work, p.Indices, p.Data, p.SrcVa, p.Elements);
                     break;
                 case DeviceOp.Scatter:
-                    (_scatter ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.ScatterKernel))(extent, p.Mmu, p.Work, p.Indices, p.Data, p.DstVa, p.Elements);
+                    _scatter!(extent, p.Mmu, p.Work, p.Indices, p.Data, p.DstVa, p.Elements);
                     break;
                 default:
-                    (_streamCopy ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ulong, ulong>(MirrorKernels.StreamCopyKernel))(extent, p.Mmu, p.Work, p.SrcVa, p.DstVa);
+                    _streamCopy!(extent, p.Mmu, p.Work, p.SrcVa, p.DstVa);
                     break;
             }
 
