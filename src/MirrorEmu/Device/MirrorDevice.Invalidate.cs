@@ -36,10 +36,18 @@ public sealed partial class MirrorDevice
                 return false;
             }
         }
-        else if (!DriverLock.TryEnter(Options.InvalidateTimeoutMs, CancellationToken.None))
+        else
         {
-            throw new InvalidOperationException(
-                $"{Options.Name}: invalidation of [0x{range.Start:X16}, 0x{range.End:X16}) ({range.Event}) waited {Options.InvalidateTimeoutMs} ms for the driver lock; the device is stuck and could still reach the old frames");
+            // Announce the wait: a pass takes the lock for its next slice only when no invalidation waits, so this one
+            // waits for the slice in flight and no more (the lock itself does not queue its waiters fairly).
+            Interlocked.Increment(ref _invalidationsWaiting);
+            bool taken = DriverLock.TryEnter(Options.InvalidateTimeoutMs, CancellationToken.None);
+            Interlocked.Decrement(ref _invalidationsWaiting);
+            if (!taken)
+            {
+                throw new InvalidOperationException(
+                    $"{Options.Name}: invalidation of [0x{range.Start:X16}, 0x{range.End:X16}) ({range.Event}) waited {Options.InvalidateTimeoutMs} ms for the driver lock; the device is stuck and could still reach the old frames");
+            }
         }
 
         try

@@ -293,6 +293,17 @@ public sealed partial class MirrorDevice
         return marked == 0 ? KResult.Ok : RunPass(ctx, useList, marked, deadline, cancellation);
     }
 
+    /// <summary>Waits while a blocking invalidation waits for the driver lock, so that it gets the lock between two slices
+    /// rather than after another one (a GPU's TLB shootdown preempts the next wave). Bounded by the launch's deadline.</summary>
+    private void YieldToInvalidations(long deadline)
+    {
+        var spin = default(SpinWait);
+        while (Volatile.Read(ref _invalidationsWaiting) != 0 && Environment.TickCount64 < deadline)
+        {
+            spin.SpinOnce();
+        }
+    }
+
     /// <summary>
     /// One pass over <paramref name="count"/> work items (the launch's, or the replay list's), in slices of
     /// <see cref="DeviceOptions.SliceItems"/>: each slice takes the driver lock, brings the accelerator's view of the frames
@@ -306,6 +317,7 @@ public sealed partial class MirrorDevice
         for (int start = 0; start < count; start += slice)
         {
             int n = Math.Min(slice, count - start);
+            YieldToInvalidations(deadline);
             if (!DriverLock.TryEnter(MirrorDriver.Remaining(deadline), cancellation))
             {
                 return cancellation.IsCancellationRequested

@@ -27,6 +27,7 @@ public sealed partial class MirrorDevice : IDisposable
     private readonly MirrorDriver _driver;
     private LaunchContext? _spareContext; // one context kept for the next launch (Interlocked.Exchange)
     private int _launchesRunning;
+    private int _invalidationsWaiting; // blocking invalidations waiting for the driver lock; a pass lets them in first
     private bool _disposed;
 
     /// <summary>Creates a device mirroring <paramref name="mm"/>, running its kernels on <paramref name="launcher"/>, and
