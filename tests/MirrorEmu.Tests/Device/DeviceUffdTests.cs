@@ -47,10 +47,22 @@ public abstract class DeviceUffdTests(LauncherFixture fixture)
 
         public MirrorDevice Device { get; }
 
+        public bool MonitorStopped { get; private set; }
+
+        public void StopMonitor()
+        {
+            Monitor.Dispose();
+            MonitorStopped = true;
+        }
+
         public void Dispose()
         {
             Device.Dispose();
-            Monitor.Dispose();
+            if (!MonitorStopped)
+            {
+                Monitor.Dispose();
+            }
+
             Ctx.Dispose();
             Mm.Dispose();
         }
@@ -94,6 +106,17 @@ public abstract class DeviceUffdTests(LauncherFixture fixture)
         Assert.True(s.Ctx.Stats[UffdStat.FaultsSigbus] >= 1);
         Assert.Equal(0, s.Ctx.Stats[UffdStat.RoundTrips]);
         Assert.Equal(0, s.Device.Table.ValidEntries);
+    }
+
+    [Fact]
+    public void ADeadMonitorEndsTheLaunchWithEfaultNamingTheAddressNotAHang()
+    {
+        using var s = new Setup(4, UffdFaultPolicy.Batched, fixture.Launcher);
+        s.StopMonitor(); // later faults in the range answer SIGBUS
+        KResult r = s.Device.LaunchRead(s.Address, new ulong[4 * PageElements], out _, TestContext.Current.CancellationToken);
+        Assert.Equal(-Errno.EFAULT, r.Code);
+        Assert.Contains($"0x{s.Address:X16}", r.Message);
+        Assert.True(s.Ctx.Stats[UffdStat.FaultsSigbus] >= 1);
     }
 
     [Fact]
