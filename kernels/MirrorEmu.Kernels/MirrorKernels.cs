@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace MirrorEmu.Kernels;
@@ -12,7 +13,8 @@ namespace MirrorEmu.Kernels;
 /// <remarks>
 /// ILGPU kernels (STYLE.md rule 18): index first, then views, then by-value constants; no exceptions, no
 /// allocation, no recursion. The same methods run on ILGPU's accelerators and, called in a loop, on the
-/// <c>direct</c> launcher.
+/// <c>direct</c> launcher, which inlines them into its loops (AggressiveInlining, which ILGPU ignores; without it every
+/// call copied the 200-byte MirrorMmu: see bench Device/DeviceAccessBenchmarks.DirectOneThread).
 /// </remarks>
 public static class MirrorKernels
 {
@@ -22,18 +24,15 @@ public static class MirrorKernels
     /// <param name="work">Which work item the thread runs.</param>
     /// <param name="output">Device memory receiving one element per work item.</param>
     /// <param name="srcVa">The mirrored array's virtual address, 8-byte aligned.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ReadKernel(Index1D index, MirrorMmu mmu, WorkList work, ArrayView<ulong> output, ulong srcVa)
     {
         int item = work.Item(index);
-        ulong va = srcVa + ((ulong)item << DeviceGeometry.ElementShift);
-        long element = mmu.Translate(va, write: false);
-        if (element < 0)
+        long element = mmu.TranslateOrFault(srcVa + ((ulong)item << DeviceGeometry.ElementShift), DeviceAccess.Read, item);
+        if (element >= 0)
         {
-            mmu.Fault(va, DeviceAccess.Read, item);
-            return;
+            output[item] = mmu.Frames[element];
         }
-
-        output[item] = mmu.Frames[element];
     }
 
     /// <summary>Stores <c>input[item]</c> into element <c>item</c> of the mirrored array at <paramref name="dstVa"/>.</summary>
@@ -42,18 +41,15 @@ public static class MirrorKernels
     /// <param name="work">Which work item the thread runs.</param>
     /// <param name="input">Device memory holding one element per work item.</param>
     /// <param name="dstVa">The mirrored array's virtual address, 8-byte aligned.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void WriteKernel(Index1D index, MirrorMmu mmu, WorkList work, ArrayView<ulong> input, ulong dstVa)
     {
         int item = work.Item(index);
-        ulong va = dstVa + ((ulong)item << DeviceGeometry.ElementShift);
-        long element = mmu.Translate(va, write: true);
-        if (element < 0)
+        long element = mmu.TranslateOrFault(dstVa + ((ulong)item << DeviceGeometry.ElementShift), DeviceAccess.Write, item);
+        if (element >= 0)
         {
-            mmu.Fault(va, DeviceAccess.Write, item);
-            return;
+            mmu.Frames[element] = input[item];
         }
-
-        mmu.Frames[element] = input[item];
     }
 
     /// <summary>Atomically adds <paramref name="value"/> to element <c>indices[item]</c> of the mirrored array at
@@ -65,25 +61,15 @@ public static class MirrorKernels
     /// <param name="dstVa">The mirrored array's virtual address, 8-byte aligned.</param>
     /// <param name="dstElements">Elements in the mirrored array; an index outside [0, dstElements) is an error.</param>
     /// <param name="value">The addend.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AtomicAddKernel(Index1D index, MirrorMmu mmu, WorkList work, ArrayView<int> indices, ulong dstVa, long dstElements, ulong value)
     {
         int item = work.Item(index);
-        int at = indices[item];
-        if (at < 0 || at >= dstElements)
+        long element = mmu.TranslateIndexed(indices[item], dstVa, dstElements, DeviceAccess.Atomic, item);
+        if (element >= 0)
         {
-            mmu.Error(item, FaultBufferState.ErrorIndexOutOfRange, at);
-            return;
+            Atomic.Add(ref mmu.Frames[element], value);
         }
-
-        ulong va = dstVa + ((ulong)at << DeviceGeometry.ElementShift);
-        long element = mmu.Translate(va, write: true);
-        if (element < 0)
-        {
-            mmu.Fault(va, DeviceAccess.Atomic, item);
-            return;
-        }
-
-        Atomic.Add(ref mmu.Frames[element], value);
     }
 
     /// <summary>Loads element <c>indices[item]</c> of the mirrored array at <paramref name="srcVa"/> into <c>output[item]</c>.</summary>
@@ -94,25 +80,15 @@ public static class MirrorKernels
     /// <param name="output">Device memory receiving one element per work item.</param>
     /// <param name="srcVa">The mirrored array's virtual address, 8-byte aligned.</param>
     /// <param name="srcElements">Elements in the mirrored array; an index outside [0, srcElements) is an error.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void GatherKernel(Index1D index, MirrorMmu mmu, WorkList work, ArrayView<int> indices, ArrayView<ulong> output, ulong srcVa, long srcElements)
     {
         int item = work.Item(index);
-        int at = indices[item];
-        if (at < 0 || at >= srcElements)
+        long element = mmu.TranslateIndexed(indices[item], srcVa, srcElements, DeviceAccess.Read, item);
+        if (element >= 0)
         {
-            mmu.Error(item, FaultBufferState.ErrorIndexOutOfRange, at);
-            return;
+            output[item] = mmu.Frames[element];
         }
-
-        ulong va = srcVa + ((ulong)at << DeviceGeometry.ElementShift);
-        long element = mmu.Translate(va, write: false);
-        if (element < 0)
-        {
-            mmu.Fault(va, DeviceAccess.Read, item);
-            return;
-        }
-
-        output[item] = mmu.Frames[element];
     }
 
     /// <summary>Stores <c>input[item]</c> into element <c>indices[item]</c> of the mirrored array at <paramref name="dstVa"/>.</summary>
@@ -123,25 +99,15 @@ public static class MirrorKernels
     /// <param name="input">Device memory holding one element per work item.</param>
     /// <param name="dstVa">The mirrored array's virtual address, 8-byte aligned.</param>
     /// <param name="dstElements">Elements in the mirrored array; an index outside [0, dstElements) is an error.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ScatterKernel(Index1D index, MirrorMmu mmu, WorkList work, ArrayView<int> indices, ArrayView<ulong> input, ulong dstVa, long dstElements)
     {
         int item = work.Item(index);
-        int at = indices[item];
-        if (at < 0 || at >= dstElements)
+        long element = mmu.TranslateIndexed(indices[item], dstVa, dstElements, DeviceAccess.Write, item);
+        if (element >= 0)
         {
-            mmu.Error(item, FaultBufferState.ErrorIndexOutOfRange, at);
-            return;
+            mmu.Frames[element] = input[item];
         }
-
-        ulong va = dstVa + ((ulong)at << DeviceGeometry.ElementShift);
-        long element = mmu.Translate(va, write: true);
-        if (element < 0)
-        {
-            mmu.Fault(va, DeviceAccess.Write, item);
-            return;
-        }
-
-        mmu.Frames[element] = input[item];
     }
 
     /// <summary>Copies element <c>item</c> of the mirrored array at <paramref name="srcVa"/> to element <c>item</c> of the
@@ -151,27 +117,16 @@ public static class MirrorKernels
     /// <param name="work">Which work item the thread runs.</param>
     /// <param name="srcVa">The source's virtual address, 8-byte aligned.</param>
     /// <param name="dstVa">The destination's virtual address, 8-byte aligned.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StreamCopyKernel(Index1D index, MirrorMmu mmu, WorkList work, ulong srcVa, ulong dstVa)
     {
         int item = work.Item(index);
         ulong offset = (ulong)item << DeviceGeometry.ElementShift;
-        long from = mmu.Translate(srcVa + offset, write: false);
-        long to = mmu.Translate(dstVa + offset, write: true);
-        if (from < 0 || to < 0)
+        long from = mmu.TranslateOrFault(srcVa + offset, DeviceAccess.Read, item);
+        long to = mmu.TranslateOrFault(dstVa + offset, DeviceAccess.Write, item); // both checked before either is touched
+        if (from >= 0 && to >= 0)
         {
-            if (from < 0)
-            {
-                mmu.Fault(srcVa + offset, DeviceAccess.Read, item);
-            }
-
-            if (to < 0)
-            {
-                mmu.Fault(dstVa + offset, DeviceAccess.Write, item);
-            }
-
-            return;
+            mmu.Frames[to] = mmu.Frames[from];
         }
-
-        mmu.Frames[to] = mmu.Frames[from];
     }
 }

@@ -84,6 +84,43 @@ public readonly record struct MirrorMmu(
         return (long)((leaf.Frame << DeviceGeometry.PageElementShift) | ((va & DeviceGeometry.PageMask) >> DeviceGeometry.ElementShift));
     }
 
+    /// <summary>Translates <paramref name="va"/> for <paramref name="access"/> by <paramref name="item"/>: the element's index in
+    /// <see cref="Frames"/>, or -1 after recording the miss (<see cref="Fault"/>). The one miss path of every kernel.</summary>
+    /// <param name="va">A virtual address, 8-byte aligned.</param>
+    /// <param name="access">What the item does there.</param>
+    /// <param name="item">The work item.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long TranslateOrFault(ulong va, DeviceAccess access, int item)
+    {
+        long element = Translate(va, access != DeviceAccess.Read);
+        if (element < 0)
+        {
+            Fault(va, access, item);
+        }
+
+        return element;
+    }
+
+    /// <summary>Translates element <paramref name="index"/> of the array of <paramref name="elements"/> at <paramref name="baseVa"/>
+    /// (a gather, scatter or atomic through an index buffer): -1 after recording an error for an index out of range
+    /// (<see cref="Error"/>) or a miss, else the element's index in <see cref="Frames"/>.</summary>
+    /// <param name="index">The element index the item read from its index buffer.</param>
+    /// <param name="baseVa">The array's virtual address, 8-byte aligned.</param>
+    /// <param name="elements">Elements of the array.</param>
+    /// <param name="access">What the item does there.</param>
+    /// <param name="item">The work item.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long TranslateIndexed(int index, ulong baseVa, long elements, DeviceAccess access, int item)
+    {
+        if (index < 0 || index >= elements)
+        {
+            Error(item, FaultBufferState.ErrorIndexOutOfRange, index);
+            return -1;
+        }
+
+        return TranslateOrFault(baseVa + ((ulong)index << DeviceGeometry.ElementShift), access, item);
+    }
+
     /// <summary>
     /// Records a miss: marks <paramref name="item"/> for replay, and appends (page, access, item) to the fault buffer
     /// unless another work item already did in this pass (the dedupe bitmap), or counts it dropped when the buffer

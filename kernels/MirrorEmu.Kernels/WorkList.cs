@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -14,5 +15,6 @@ public readonly record struct WorkList(ArrayView<int> Items, int Offset, int Use
 {
     /// <summary>The work item that thread <paramref name="index"/> of the slice runs.</summary>
     /// <param name="index">The kernel's index.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Item(Index1D index) => UseList != 0 ? Items[Offset + index.X] : Offset + index.X;
 }

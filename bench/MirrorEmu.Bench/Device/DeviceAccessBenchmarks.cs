@@ -8,8 +8,9 @@ namespace MirrorEmu.Bench.Device;
 /// <summary>
 /// Issue 5/7's access-rate target, same run: the <c>direct</c> launcher's translated accesses per second at least 50 % of a
 /// plain C# loop doing the same lookups (the same 4-level walk of the same device page table) and the same copies over
-/// the same memory, on a mirror that is already filled (no faults). <see cref="PlainParallel"/> is the plain loop split
-/// over the cores the way the direct launcher splits its work, for scale; <see cref="IlgpuCpu"/> is ILGPU's CPU
+/// the same memory, on a mirror that is already filled (no faults). <see cref="DirectOneThread"/> is the direct launcher
+/// held to one thread, the like-for-like comparison; <see cref="PlainParallel"/> is the plain loop split over the cores
+/// the way the direct launcher splits its work; <see cref="IlgpuCpu"/> is ILGPU's CPU
 /// accelerator running the same kernel, on a smaller buffer (it is about 100x slower), per access.
 /// </summary>
 [BenchmarkCategory(BenchCategories.Kernel)]
@@ -21,6 +22,8 @@ public unsafe class DeviceAccessBenchmarks
 
     private AddressSpace _mm = null!;
     private DeviceLauncher _direct = null!;
+    private DeviceLauncher _directOneThread = null!;
+    private MirrorDevice _directOneThreadDevice = null!;
     private DeviceLauncher _cpu = null!;
     private MirrorDevice _directDevice = null!;
     private MirrorDevice _cpuDevice = null!;
@@ -39,12 +42,15 @@ public unsafe class DeviceAccessBenchmarks
         }
 
         _direct = DeviceLauncher.Create(LauncherKind.Direct);
+        _directOneThread = new DirectLauncher(maxDegreeOfParallelism: 1);
         _cpu = DeviceLauncher.Create(LauncherKind.Cpu);
         _directDevice = new MirrorDevice(_mm, _direct);
+        _directOneThreadDevice = new MirrorDevice(_mm, _directOneThread);
         _cpuDevice = new MirrorDevice(_mm, _cpu);
         _output = new ulong[Elements];
         _cpuOutput = new ulong[CpuElements];
         _directDevice.LaunchRead(_va, _output, out _).ThrowIfError(); // fill the mirrors
+        _directOneThreadDevice.LaunchRead(_va, _output, out _).ThrowIfError();
         _cpuDevice.LaunchRead(_va, _cpuOutput, out _).ThrowIfError();
         // Both paths must read what the CPU wrote: the last page's first element holds its page number.
         if (PlainLoop() != Pages - 1 || Direct() != Pages - 1 || IlgpuCpu() != (CpuElements / DeviceGeometry.PageElements) - 1)
@@ -57,8 +63,10 @@ public unsafe class DeviceAccessBenchmarks
     public void Cleanup()
     {
         _directDevice.Dispose();
+        _directOneThreadDevice.Dispose();
         _cpuDevice.Dispose();
         _direct.Dispose();
+        _directOneThread.Dispose();
         _cpu.Dispose();
         _mm.Dispose();
     }
@@ -84,6 +92,14 @@ public unsafe class DeviceAccessBenchmarks
     public ulong Direct()
     {
         _directDevice.LaunchRead(_va, _output, out _).ThrowIfError();
+        return _output[(Pages - 1) * DeviceGeometry.PageElements];
+    }
+
+    /// <summary>The read kernel on the direct launcher held to one thread: the same work as <see cref="PlainLoop"/>.</summary>
+    [Benchmark(OperationsPerInvoke = Elements)]
+    public ulong DirectOneThread()
+    {
+        _directOneThreadDevice.LaunchRead(_va, _output, out _).ThrowIfError();
         return _output[(Pages - 1) * DeviceGeometry.PageElements];
     }
 

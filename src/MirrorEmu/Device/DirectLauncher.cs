@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using MirrorEmu.Kernels;
 using MirrorEmu.Mm;
@@ -11,17 +12,34 @@ namespace MirrorEmu.Device;
 /// </summary>
 public sealed class DirectLauncher : DeviceLauncher
 {
+    private readonly ParallelOptions _parallel;
+
+    /// <summary>Creates the launcher.</summary>
+    /// <param name="maxDegreeOfParallelism">Most threads a pass uses (Parallel.For's MaxDegreeOfParallelism); -1 for as many
+    /// as the scheduler gives, 1 to run every pass on the launching thread.</param>
+    /// <exception cref="ArgumentOutOfRangeException">0 or below -1.</exception>
+    public DirectLauncher(int maxDegreeOfParallelism = -1)
+    {
+        if (maxDegreeOfParallelism == 0 || maxDegreeOfParallelism < -1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxDegreeOfParallelism), $"maxDegreeOfParallelism={maxDegreeOfParallelism} must be -1 or at least 1");
+        }
+
+        _parallel = new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism };
+    }
+
     /// <inheritdoc/>
     public override LauncherKind Kind => LauncherKind.Direct;
 
     /// <inheritdoc/>
-    public override string Description => $"direct: the kernel methods from Parallel.For over host views, {Environment.ProcessorCount} cores";
+    public override string Description =>
+        $"direct: the kernel methods from Parallel.For over host views, {(_parallel.MaxDegreeOfParallelism == -1 ? Environment.ProcessorCount : _parallel.MaxDegreeOfParallelism)} threads";
 
     /// <inheritdoc/>
     internal override LauncherBinding Bind(PhysicalMemory memory)
     {
         RequireContiguous(memory, "direct");
-        return new Binding(memory);
+        return new Binding(memory, _parallel);
     }
 
     /// <summary>A device's state on the direct launcher.</summary>
@@ -31,12 +49,14 @@ public sealed class DirectLauncher : DeviceLauncher
         private const int ChunkItems = 4096;
 
         private readonly ArrayView<ulong> _frames;
+        private readonly ParallelOptions _parallel;
         private readonly Action<int> _runChunk;
         private KernelPass _pass; // the pass being run; written before Parallel.For, read by its iterations
         private int _count;
 
-        public Binding(PhysicalMemory memory)
+        public Binding(PhysicalMemory memory, ParallelOptions parallel)
         {
+            _parallel = parallel;
             _frames = HostMemoryBuffer.View<ulong>(null, memory.Arena.BaseAddress, (long)(memory.Arena.SpanBytes >> DeviceGeometry.ElementShift));
             _runChunk = RunChunk;
         }
@@ -60,13 +80,16 @@ public sealed class DirectLauncher : DeviceLauncher
             _pass = pass;
             _count = count;
             int chunks = (count + ChunkItems - 1) / ChunkItems;
-            if (chunks == 1)
+            if (chunks == 1 || _parallel.MaxDegreeOfParallelism == 1)
             {
-                RunChunk(0);
+                for (int c = 0; c < chunks; c++)
+                {
+                    RunChunk(c);
+                }
             }
             else
             {
-                Parallel.For(0, chunks, _runChunk);
+                Parallel.For(0, chunks, _parallel, _runChunk);
             }
         }
 
@@ -74,55 +97,103 @@ public sealed class DirectLauncher : DeviceLauncher
         {
         }
 
+        /// <summary>Runs the items of one chunk: one loop per kernel, each in its own method, so that the JIT gives each its
+        /// own inlining budget (one method with all six loops ran out of it and left ILGPU's view accessors as calls: see
+        /// bench Device/DeviceAccessBenchmarks.DirectOneThread).</summary>
         private void RunChunk(int chunk)
         {
             int start = chunk * ChunkItems;
             int end = Math.Min(start + ChunkItems, _count);
-            KernelPass p = _pass;
-            switch (p.Op)
+            switch (_pass.Op)
             {
                 case DeviceOp.Read:
-                    for (int i = start; i < end; i++)
-                    {
-                        MirrorKernels.ReadKernel(i, p.Mmu, p.Work, p.Data, p.SrcVa);
-                    }
-
+                    Read(in _pass, start, end);
                     break;
                 case DeviceOp.Write:
-                    for (int i = start; i < end; i++)
-                    {
-                        MirrorKernels.WriteKernel(i, p.Mmu, p.Work, p.Data, p.DstVa);
-                    }
-
+                    Write(in _pass, start, end);
                     break;
                 case DeviceOp.AtomicAdd:
-                    for (int i = start; i < end; i++)
-                    {
-                        MirrorKernels.AtomicAddKernel(i, p.Mmu, p.Work, p.Indices, p.DstVa, p.Elements, p.Value);
-                    }
-
+                    AtomicAdd(in _pass, start, end);
                     break;
                 case DeviceOp.Gather:
-                    for (int i = start; i < end; i++)
-                    {
-                        MirrorKernels.GatherKernel(i, p.Mmu, p.Work, p.Indices, p.Data, p.SrcVa, p.Elements);
-                    }
-
+                    Gather(in _pass, start, end);
                     break;
                 case DeviceOp.Scatter:
-                    for (int i = start; i < end; i++)
-                    {
-                        MirrorKernels.ScatterKernel(i, p.Mmu, p.Work, p.Indices, p.Data, p.DstVa, p.Elements);
-                    }
-
+                    Scatter(in _pass, start, end);
                     break;
                 default:
-                    for (int i = start; i < end; i++)
-                    {
-                        MirrorKernels.StreamCopyKernel(i, p.Mmu, p.Work, p.SrcVa, p.DstVa);
-                    }
-
+                    StreamCopy(in _pass, start, end);
                     break;
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void Read(in KernelPass p, int start, int end)
+        {
+            MirrorMmu mmu = p.Mmu;
+            WorkList work = p.Work;
+            ArrayView<ulong> data = p.Data;
+            ulong va = p.SrcVa;
+            for (int i = start; i < end; i++)
+            {
+                MirrorKernels.ReadKernel(i, mmu, work, data, va);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void Write(in KernelPass p, int start, int end)
+        {
+            MirrorMmu mmu = p.Mmu;
+            WorkList work = p.Work;
+            ArrayView<ulong> data = p.Data;
+            ulong va = p.DstVa;
+            for (int i = start; i < end; i++)
+            {
+                MirrorKernels.WriteKernel(i, mmu, work, data, va);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void AtomicAdd(in KernelPass p, int start, int end)
+        {
+            MirrorMmu mmu = p.Mmu;
+            WorkList work = p.Work;
+            for (int i = start; i < end; i++)
+            {
+                MirrorKernels.AtomicAddKernel(i, mmu, work, p.Indices, p.DstVa, p.Elements, p.Value);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void Gather(in KernelPass p, int start, int end)
+        {
+            MirrorMmu mmu = p.Mmu;
+            WorkList work = p.Work;
+            for (int i = start; i < end; i++)
+            {
+                MirrorKernels.GatherKernel(i, mmu, work, p.Indices, p.Data, p.SrcVa, p.Elements);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void Scatter(in KernelPass p, int start, int end)
+        {
+            MirrorMmu mmu = p.Mmu;
+            WorkList work = p.Work;
+            for (int i = start; i < end; i++)
+            {
+                MirrorKernels.ScatterKernel(i, mmu, work, p.Indices, p.Data, p.DstVa, p.Elements);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void StreamCopy(in KernelPass p, int start, int end)
+        {
+            MirrorMmu mmu = p.Mmu;
+            WorkList work = p.Work;
+            for (int i = start; i < end; i++)
+            {
+                MirrorKernels.StreamCopyKernel(i, mmu, work, p.SrcVa, p.DstVa);
             }
         }
     }
