@@ -129,6 +129,8 @@ public readonly record struct MirrorMmu(
     /// <param name="va">The address that missed.</param>
     /// <param name="access">What the item was doing.</param>
     /// <param name="item">The work item.</param>
+    /// <remarks>The slow path, kept out of line (STYLE.md rule 10) so a kernel's hit path stays small.</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public void Fault(ulong va, DeviceAccess access, int item)
     {
         Atomic.Or(ref Replay[item >> BitmapWordShift], 1UL << (item & BitmapBitMask));
@@ -166,6 +168,7 @@ public readonly record struct MirrorMmu(
     /// <param name="item">The work item.</param>
     /// <param name="kind">What went wrong (<see cref="FaultBufferState.ErrorIndexOutOfRange"/>).</param>
     /// <param name="value">The offending value.</param>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public void Error(int item, int kind, int value)
     {
         if (Atomic.CompareExchange(ref State[FaultBufferState.ErrorItem], 0, item + 1) == 0)

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using ILGPU;
 using MirrorEmu.Device;
 using MirrorEmu.Kernels;
 using MirrorEmu.Mm;
@@ -30,6 +31,8 @@ public unsafe class DeviceAccessBenchmarks
     private ulong _va;
     private ulong[] _output = null!;
     private ulong[] _cpuOutput = null!;
+    private ArrayView<ulong> _frames;
+    private ArrayView<ulong> _outputView;
 
     [GlobalSetup]
     public void Setup()
@@ -47,7 +50,9 @@ public unsafe class DeviceAccessBenchmarks
         _directDevice = new MirrorDevice(_mm, _direct);
         _directOneThreadDevice = new MirrorDevice(_mm, _directOneThread);
         _cpuDevice = new MirrorDevice(_mm, _cpu);
-        _output = new ulong[Elements];
+        _output = GC.AllocateArray<ulong>(Elements, pinned: true);
+        _outputView = HostMemoryBuffer.View<ulong>(null, System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(_output, 0), Elements);
+        _frames = HostMemoryBuffer.View<ulong>(null, _mm.Memory.Arena.BaseAddress, (long)(_mm.Memory.Arena.SpanBytes >> DeviceGeometry.ElementShift));
         _cpuOutput = new ulong[CpuElements];
         _directDevice.LaunchRead(_va, _output, out _).ThrowIfError(); // fill the mirrors
         _directOneThreadDevice.LaunchRead(_va, _output, out _).ThrowIfError();
@@ -76,6 +81,24 @@ public unsafe class DeviceAccessBenchmarks
     public ulong PlainLoop()
     {
         Translate(0, Elements);
+        return _output[(Pages - 1) * DeviceGeometry.PageElements];
+    }
+
+    /// <summary>The plain loop through ILGPU views instead of pointers (the walk of <see cref="MirrorMmu.Walk"/>, the frame
+    /// read and the output write each through an ArrayView indexer), one thread: what the views themselves cost.</summary>
+    [Benchmark(OperationsPerInvoke = Elements)]
+    public ulong PlainLoopOverViews()
+    {
+        ArrayView<ulong> table = _directDevice.Table.View;
+        ArrayView<ulong> frames = _frames;
+        ArrayView<ulong> output = _outputView;
+        for (int i = 0; i < Elements; i++)
+        {
+            ulong va = _va + ((ulong)i << DeviceGeometry.ElementShift);
+            DevicePte leaf = MirrorMmu.Walk(table, va);
+            output[i] = frames[(long)((leaf.Frame << DeviceGeometry.PageElementShift) | ((va & DeviceGeometry.PageMask) >> DeviceGeometry.ElementShift))];
+        }
+
         return _output[(Pages - 1) * DeviceGeometry.PageElements];
     }
 
