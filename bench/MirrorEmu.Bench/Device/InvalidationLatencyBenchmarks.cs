@@ -9,10 +9,12 @@ namespace MirrorEmu.Bench.Device;
 /// <summary>
 /// Issue 5/7's invalidation latency during a running launch: an mprotect (one PROTECTION_VMA invalidation, same
 /// protection) of a page while a background thread runs read launches back to back over 4,096 mirrored pages, against
-/// the same mprotect in an address space whose device is idle. A blocking invalidation waits for the slice in flight
-/// (at most one slice: <see cref="SliceItems"/> work items), never for the whole launch. The global cleanup prints the
-/// device callback's own latency (p50, p99, from <see cref="MirrorDevice.InvalidationLatencyDuringLaunch"/>, Stopwatch
-/// samples) and the launches the background thread completed. The direct launcher.
+/// the same mprotect in an address space whose device is idle. Each operation first sleeps 1 ms, so that the
+/// invalidations come one at a time into a launch that is running (back to back they would starve it of the CPU).
+/// A blocking invalidation waits for the slice in flight (at most one slice: <see cref="SliceItems"/> work items),
+/// never for the whole launch. The global cleanup prints the device callback's own latency (p50, p99, from
+/// <see cref="MirrorDevice.InvalidationLatencyDuringLaunch"/>) beside the slices' (<see cref="MirrorDevice.SliceDuration"/>),
+/// both Stopwatch samples, and the launches the background thread completed. The direct launcher.
 /// </summary>
 [BenchmarkCategory(BenchCategories.Invalidate)]
 public class InvalidationLatencyBenchmarks
@@ -69,7 +71,8 @@ public class InvalidationLatencyBenchmarks
         _background.Join();
         LatencyRecorder during = _busyDevice.InvalidationLatencyDuringLaunch;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"// SliceItems={SliceItems}: invalidate callback during a launch: p50 {during.Percentile(0.5)?.TotalMicroseconds:F1} µs, p99 {during.Percentile(0.99)?.TotalMicroseconds:F1} µs over {Math.Min(during.Count, LatencyRecorder.Capacity)} of {during.Count} samples; idle: p50 {_idleDevice.InvalidationLatency.Percentile(0.5)?.TotalMicroseconds:F1} µs; {_launches} background launches, {_busyDevice.Counters[DeviceEvent.Slices]} slices"));
+            $"// SliceItems={SliceItems}: invalidate callback during a launch: p50 {during.Percentile(0.5)?.TotalMicroseconds:F1} µs, p99 {during.Percentile(0.99)?.TotalMicroseconds:F1} µs over the last {Math.Min(during.Count, LatencyRecorder.Capacity)} of {during.Count} samples; " +
+            $"slices: p50 {_busyDevice.SliceDuration.Percentile(0.5)?.TotalMicroseconds:F1} µs, p99 {_busyDevice.SliceDuration.Percentile(0.99)?.TotalMicroseconds:F1} µs; idle callback p50 {_idleDevice.InvalidationLatency.Percentile(0.5)?.TotalMicroseconds:F1} µs; {_launches} background launches"));
         _busyDevice.Dispose();
         _idleDevice.Dispose();
         _launcher.Dispose();
@@ -78,8 +81,16 @@ public class InvalidationLatencyBenchmarks
     }
 
     [Benchmark(Baseline = true)]
-    public KResult InvalidateIdle() => _idle.Mprotect(_idlePage, PageGeometry.PageSize, Prot.ReadWrite);
+    public KResult InvalidateIdle()
+    {
+        Thread.Sleep(1);
+        return _idle.Mprotect(_idlePage, PageGeometry.PageSize, Prot.ReadWrite);
+    }
 
     [Benchmark]
-    public KResult InvalidateDuringLaunch() => _busy.Mprotect(_busyPage, PageGeometry.PageSize, Prot.ReadWrite);
+    public KResult InvalidateDuringLaunch()
+    {
+        Thread.Sleep(1);
+        return _busy.Mprotect(_busyPage, PageGeometry.PageSize, Prot.ReadWrite);
+    }
 }

@@ -54,6 +54,7 @@ public sealed class DirectLauncher : DeviceLauncher
         private KernelPass _pass; // the pass being run; written before Parallel.For, read by its iterations
         private int _count;
 
+        /// <summary>Binds to the frames of <paramref name="memory"/>.</summary>
         public Binding(PhysicalMemory memory, ParallelOptions parallel)
         {
             _parallel = parallel;
@@ -61,20 +62,26 @@ public sealed class DirectLauncher : DeviceLauncher
             _runChunk = RunChunk;
         }
 
+        /// <inheritdoc/>
         public override ArrayView<ulong> PrepareFrames(PhysicalMemory memory) => _frames;
 
+        /// <inheritdoc/>
         public override ArrayView<ulong> PrepareTable(DevicePageTable table) => table.View;
 
+        /// <inheritdoc/>
         public override DeviceArray<T> Allocate<T>() => new SharedDeviceArray<T>();
 
+        /// <inheritdoc/>
         public override unsafe ArrayView<T> Stage<T>(T* data, long length, DeviceArray<T> staging, bool copyIn) =>
             HostMemoryBuffer.View<T>(null, (nint)data, length);
 
+        /// <inheritdoc/>
         public override unsafe void Unstage<T>(T* data, long length, DeviceArray<T> staging)
         {
             // The kernels wrote the caller's memory in place.
         }
 
+        /// <inheritdoc/>
         public override void Run(in KernelPass pass, int count)
         {
             _pass = pass;
@@ -93,6 +100,7 @@ public sealed class DirectLauncher : DeviceLauncher
             }
         }
 
+        /// <inheritdoc/>
         public override void Dispose()
         {
         }

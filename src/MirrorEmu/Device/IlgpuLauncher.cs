@@ -194,6 +194,7 @@ public sealed class IlgpuLauncher : DeviceLauncher
         private MemoryBuffer1D<ulong, Stride1D.Dense>? _table;
         private int _tableGeneration = -1;
 
+        /// <summary>Binds to the frames of <paramref name="memory"/>.</summary>
         public Binding(IlgpuLauncher launcher, PhysicalMemory memory)
         {
             _launcher = launcher;
@@ -208,9 +209,11 @@ public sealed class IlgpuLauncher : DeviceLauncher
             }
         }
 
+        /// <inheritdoc/>
         public override ArrayView<ulong> PrepareFrames(PhysicalMemory memory) =>
             _cudaFrames is null ? _cpuFrames : _cudaFrames.Refresh(memory.ReservedBytes);
 
+        /// <inheritdoc/>
         public override unsafe ArrayView<ulong> PrepareTable(DevicePageTable table)
         {
             ReadOnlySpan<ulong> pool = table.Pool;
@@ -235,8 +238,10 @@ public sealed class IlgpuLauncher : DeviceLauncher
             return _table!.View;
         }
 
+        /// <inheritdoc/>
         public override DeviceArray<T> Allocate<T>() => new AcceleratorDeviceArray<T>(_launcher._accelerator);
 
+        /// <inheritdoc/>
         public override unsafe ArrayView<T> Stage<T>(T* data, long length, DeviceArray<T> staging, bool copyIn)
         {
             if (length == 0)
@@ -254,6 +259,7 @@ public sealed class IlgpuLauncher : DeviceLauncher
             return staging.View.SubView(0, length);
         }
 
+        /// <inheritdoc/>
         public override unsafe void Unstage<T>(T* data, long length, DeviceArray<T> staging)
         {
             if (length == 0)
@@ -265,8 +271,10 @@ public sealed class IlgpuLauncher : DeviceLauncher
             staging.Host[..checked((int)length)].CopyTo(new Span<T>(data, (int)length));
         }
 
+        /// <inheritdoc/>
         public override void Run(in KernelPass pass, int count) => _launcher.Run(pass, count);
 
+        /// <inheritdoc/>
         public override void Dispose()
         {
             _table?.Dispose();

@@ -38,11 +38,12 @@ public sealed partial class MirrorDevice
         }
         else
         {
-            // Announce the wait: a pass takes the lock for its next slice only when no invalidation waits, so this one
-            // waits for the slice in flight and no more (the lock itself does not queue its waiters fairly).
-            Interlocked.Increment(ref _invalidationsWaiting);
+            // Take a ticket: a pass lets every invalidation that took one before its slice ended in before it takes the
+            // lock again, so this one waits for the slice in flight and no more (the lock does not queue fairly), and
+            // invalidations that come later cannot hold the pass back for ever.
+            Interlocked.Increment(ref _invalidationTickets);
             bool taken = DriverLock.TryEnter(Options.InvalidateTimeoutMs, CancellationToken.None);
-            Interlocked.Decrement(ref _invalidationsWaiting);
+            Interlocked.Increment(ref _invalidationsEntered);
             if (!taken)
             {
                 throw new InvalidOperationException(

@@ -293,14 +293,17 @@ public sealed partial class MirrorDevice
         return marked == 0 ? KResult.Ok : RunPass(ctx, useList, marked, deadline, cancellation);
     }
 
-    /// <summary>Waits while a blocking invalidation waits for the driver lock, so that it gets the lock between two slices
-    /// rather than after another one (a GPU's TLB shootdown preempts the next wave). Bounded by the launch's deadline.</summary>
+    /// <summary>Waits until every blocking invalidation that was already waiting for the driver lock has had it, so that each
+    /// gets the lock between two slices rather than after another one (a GPU's TLB shootdown preempts the next wave).
+    /// Invalidations that start waiting later do not extend the wait, so a storm of them cannot stall the launch.
+    /// Bounded by the launch's deadline.</summary>
     private void YieldToInvalidations(long deadline)
     {
+        long waiting = Volatile.Read(ref _invalidationTickets);
         var spin = default(SpinWait);
-        while (Volatile.Read(ref _invalidationsWaiting) != 0 && Environment.TickCount64 < deadline)
+        while (Volatile.Read(ref _invalidationsEntered) < waiting && Environment.TickCount64 < deadline)
         {
-            spin.SpinOnce();
+            spin.SpinOnce(sleep1Threshold: -1);
         }
     }
 
@@ -325,6 +328,7 @@ public sealed partial class MirrorDevice
                     : KResult.Error(Errno.EBUSY, $"{Options.Name}: launch of {ctx.Op} waited for the driver lock until its {Options.LaunchTimeoutMs} ms ran out");
             }
 
+            long held = Stopwatch.GetTimestamp();
             try
             {
                 ArrayView<ulong> frames = _binding.PrepareFrames(Mm.Memory);
@@ -337,6 +341,7 @@ public sealed partial class MirrorDevice
             finally
             {
                 DriverLock.Exit();
+                SliceDuration.Record(Stopwatch.GetTimestamp() - held);
             }
         }
 

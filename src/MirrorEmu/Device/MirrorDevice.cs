@@ -27,7 +27,8 @@ public sealed partial class MirrorDevice : IDisposable
     private readonly MirrorDriver _driver;
     private LaunchContext? _spareContext; // one context kept for the next launch (Interlocked.Exchange)
     private int _launchesRunning;
-    private int _invalidationsWaiting; // blocking invalidations waiting for the driver lock; a pass lets them in first
+    private long _invalidationTickets;  // blocking invalidations that started waiting for the driver lock
+    private long _invalidationsEntered; // of those, the ones that got it (or gave up); a pass lets the earlier ones in first
     private bool _disposed;
 
     /// <summary>Creates a device mirroring <paramref name="mm"/>, running its kernels on <paramref name="launcher"/>, and
@@ -86,6 +87,9 @@ public sealed partial class MirrorDevice : IDisposable
 
     /// <summary>How long the invalidate callback took when a launch was running (the wait for the slice in flight included).</summary>
     public LatencyRecorder InvalidationLatencyDuringLaunch { get; } = new();
+
+    /// <summary>How long each slice held the driver lock (Stopwatch): the most a blocking invalidation waits for a slice.</summary>
+    public LatencyRecorder SliceDuration { get; } = new();
 
     /// <summary>Launches running now.</summary>
     public int LaunchesRunning => Volatile.Read(ref _launchesRunning);

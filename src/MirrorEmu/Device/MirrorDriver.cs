@@ -443,6 +443,7 @@ internal sealed class MirrorDriver
     /// <summary>Orders fault entries by page, then reads before writes (no allocation).</summary>
     private readonly struct DeviceFaultOrder : IComparer<DeviceFault>
     {
+        /// <inheritdoc/>
         public int Compare(DeviceFault x, DeviceFault y) => x.SortKey.CompareTo(y.SortKey);
     }
 }
