@@ -138,70 +138,82 @@ public sealed class DirectLauncher : DeviceLauncher
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static void Read(in KernelPass p, int start, int end)
         {
-            MirrorMmu mmu = p.Mmu;
+            ArrayView<ulong> table = p.Table;
+            ArrayView<ulong> frames = p.Frames;
+            FaultSink faults = p.Faults;
             WorkList work = p.Work;
             ArrayView<ulong> data = p.Data;
             ulong va = p.SrcVa;
             for (int i = start; i < end; i++)
             {
-                MirrorKernels.ReadKernel(i, mmu, work, data, va);
+                MirrorKernels.ReadKernel(i, table, frames, faults, work, data, va);
             }
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static void Write(in KernelPass p, int start, int end)
         {
-            MirrorMmu mmu = p.Mmu;
+            ArrayView<ulong> table = p.Table;
+            ArrayView<ulong> frames = p.Frames;
+            FaultSink faults = p.Faults;
             WorkList work = p.Work;
             ArrayView<ulong> data = p.Data;
             ulong va = p.DstVa;
             for (int i = start; i < end; i++)
             {
-                MirrorKernels.WriteKernel(i, mmu, work, data, va);
+                MirrorKernels.WriteKernel(i, table, frames, faults, work, data, va);
             }
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static void AtomicAdd(in KernelPass p, int start, int end)
         {
-            MirrorMmu mmu = p.Mmu;
+            ArrayView<ulong> table = p.Table;
+            ArrayView<ulong> frames = p.Frames;
+            FaultSink faults = p.Faults;
             WorkList work = p.Work;
             for (int i = start; i < end; i++)
             {
-                MirrorKernels.AtomicAddKernel(i, mmu, work, p.Indices, p.DstVa, p.Elements, p.Value);
+                MirrorKernels.AtomicAddKernel(i, table, frames, faults, work, p.Indices, p.DstVa, p.Elements, p.Value);
             }
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static void Gather(in KernelPass p, int start, int end)
         {
-            MirrorMmu mmu = p.Mmu;
+            ArrayView<ulong> table = p.Table;
+            ArrayView<ulong> frames = p.Frames;
+            FaultSink faults = p.Faults;
             WorkList work = p.Work;
             for (int i = start; i < end; i++)
             {
-                MirrorKernels.GatherKernel(i, mmu, work, p.Indices, p.Data, p.SrcVa, p.Elements);
+                MirrorKernels.GatherKernel(i, table, frames, faults, work, p.Indices, p.Data, p.SrcVa, p.Elements);
             }
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static void Scatter(in KernelPass p, int start, int end)
         {
-            MirrorMmu mmu = p.Mmu;
+            ArrayView<ulong> table = p.Table;
+            ArrayView<ulong> frames = p.Frames;
+            FaultSink faults = p.Faults;
             WorkList work = p.Work;
             for (int i = start; i < end; i++)
             {
-                MirrorKernels.ScatterKernel(i, mmu, work, p.Indices, p.Data, p.DstVa, p.Elements);
+                MirrorKernels.ScatterKernel(i, table, frames, faults, work, p.Indices, p.Data, p.DstVa, p.Elements);
             }
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static void StreamCopy(in KernelPass p, int start, int end)
         {
-            MirrorMmu mmu = p.Mmu;
+            ArrayView<ulong> table = p.Table;
+            ArrayView<ulong> frames = p.Frames;
+            FaultSink faults = p.Faults;
             WorkList work = p.Work;
             for (int i = start; i < end; i++)
             {
-                MirrorKernels.StreamCopyKernel(i, mmu, work, p.SrcVa, p.DstVa);
+                MirrorKernels.StreamCopyKernel(i, table, frames, faults, work, p.SrcVa, p.DstVa);
             }
         }
     }

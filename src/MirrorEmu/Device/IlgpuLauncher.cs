@@ -24,12 +24,12 @@ public sealed class IlgpuLauncher : DeviceLauncher
     private readonly Context _context;
     private readonly Accelerator _accelerator;
     private readonly CudaFrameMapping.Mode _cudaMode;
-    private Action<Index1D, MirrorMmu, WorkList, ArrayView<ulong>, ulong>? _read;
-    private Action<Index1D, MirrorMmu, WorkList, ArrayView<ulong>, ulong>? _write;
-    private Action<Index1D, MirrorMmu, WorkList, ArrayView<int>, ulong, long, ulong>? _atomicAdd;
-    private Action<Index1D, MirrorMmu, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>? _gather;
-    private Action<Index1D, MirrorMmu, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>? _scatter;
-    private Action<Index1D, MirrorMmu, WorkList, ulong, ulong>? _streamCopy;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<ulong>, ulong>? _read;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<ulong>, ulong>? _write;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ulong, long, ulong>? _atomicAdd;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>? _gather;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>? _scatter;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ulong, ulong>? _streamCopy;
 
     private IlgpuLauncher(LauncherKind kind, Context context, Accelerator accelerator, CudaFrameMapping.Mode cudaMode)
     {
@@ -133,12 +133,12 @@ public sealed class IlgpuLauncher : DeviceLauncher
     {
         using (new RankedMonitor(_queue, LockRank.DeviceQueue))
         {
-            _read ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<ulong>, ulong>(MirrorKernels.ReadKernel);
-            _write ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<ulong>, ulong>(MirrorKernels.WriteKernel);
-            _atomicAdd ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<int>, ulong, long, ulong>(MirrorKernels.AtomicAddKernel);
-            _gather ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.GatherKernel);
-            _scatter ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.ScatterKernel);
-            _streamCopy ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, MirrorMmu, WorkList, ulong, ulong>(MirrorKernels.StreamCopyKernel);
+            _read ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<ulong>, ulong>(MirrorKernels.ReadKernel);
+            _write ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<ulong>, ulong>(MirrorKernels.WriteKernel);
+            _atomicAdd ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ulong, long, ulong>(MirrorKernels.AtomicAddKernel);
+            _gather ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.GatherKernel);
+            _scatter ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.ScatterKernel);
+            _streamCopy ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ulong, ulong>(MirrorKernels.StreamCopyKernel);
         }
     }
 
@@ -161,22 +161,22 @@ public sealed class IlgpuLauncher : DeviceLauncher
             switch (p.Op)
             {
                 case DeviceOp.Read:
-                    _read!(extent, p.Mmu, p.Work, p.Data, p.SrcVa);
+                    _read!(extent, p.Table, p.Frames, p.Faults, p.Work, p.Data, p.SrcVa);
                     break;
                 case DeviceOp.Write:
-                    _write!(extent, p.Mmu, p.Work, p.Data, p.DstVa);
+                    _write!(extent, p.Table, p.Frames, p.Faults, p.Work, p.Data, p.DstVa);
                     break;
                 case DeviceOp.AtomicAdd:
-                    _atomicAdd!(extent, p.Mmu, p.Work, p.Indices, p.DstVa, p.Elements, p.Value);
+                    _atomicAdd!(extent, p.Table, p.Frames, p.Faults, p.Work, p.Indices, p.DstVa, p.Elements, p.Value);
                     break;
                 case DeviceOp.Gather:
-                    _gather!(extent, p.Mmu, p.Work, p.Indices, p.Data, p.SrcVa, p.Elements);
+                    _gather!(extent, p.Table, p.Frames, p.Faults, p.Work, p.Indices, p.Data, p.SrcVa, p.Elements);
                     break;
                 case DeviceOp.Scatter:
-                    _scatter!(extent, p.Mmu, p.Work, p.Indices, p.Data, p.DstVa, p.Elements);
+                    _scatter!(extent, p.Table, p.Frames, p.Faults, p.Work, p.Indices, p.Data, p.DstVa, p.Elements);
                     break;
                 default:
-                    _streamCopy!(extent, p.Mmu, p.Work, p.SrcVa, p.DstVa);
+                    _streamCopy!(extent, p.Table, p.Frames, p.Faults, p.Work, p.SrcVa, p.DstVa);
                     break;
             }
 

@@ -68,7 +68,7 @@ internal sealed class LaunchContext : IDisposable
     public MirrorWindow Window1 { get; private set; }
 
     /// <summary>Words of the replay mask in use.</summary>
-    public int ReplayWords => (Items + MirrorMmu.BitmapBitMask) >> MirrorMmu.BitmapWordShift;
+    public int ReplayWords => (Items + FaultSink.BitmapBitMask) >> FaultSink.BitmapWordShift;
 
     /// <summary>Words of the dedupe bitmap in use.</summary>
     public long DedupeWords { get; private set; }
@@ -130,7 +130,7 @@ internal sealed class LaunchContext : IDisposable
         Window0 = new MirrorWindow(srcPage, srcPages, 0);
         Window1 = new MirrorWindow(dstPage, dstPages, MirrorWindow.BitsFor(srcPages));
         long bits = MirrorWindow.BitsFor(srcPages) + MirrorWindow.BitsFor(dstPages);
-        DedupeWords = (bits + MirrorMmu.BitmapBitMask) >> MirrorMmu.BitmapWordShift;
+        DedupeWords = (bits + FaultSink.BitmapBitMask) >> FaultSink.BitmapWordShift;
         Dedupe.EnsureLength(DedupeWords);
         Dedupe.Clear(0, DedupeWords);
         Replay.EnsureLength(ReplayWords);
@@ -178,7 +178,7 @@ internal sealed class LaunchContext : IDisposable
                 ulong bits = mask[w];
                 while (bits != 0)
                 {
-                    list[n++] = (w << MirrorMmu.BitmapWordShift) + BitOperations.TrailingZeroCount(bits);
+                    list[n++] = (w << FaultSink.BitmapWordShift) + BitOperations.TrailingZeroCount(bits);
                     bits &= bits - 1;
                 }
             }

@@ -333,9 +333,9 @@ public sealed partial class MirrorDevice
             {
                 ArrayView<ulong> frames = _binding.PrepareFrames(Mm.Memory);
                 ArrayView<ulong> table = _binding.PrepareTable(Table);
-                var mmu = new MirrorMmu(table, frames, ctx.Faults.View.SubView(0, ctx.FaultCapacity), ctx.State.View, ctx.Dedupe.View, ctx.Replay.View, ctx.Window0, ctx.Window1);
+                var faults = new FaultSink(ctx.Faults.View.SubView(0, ctx.FaultCapacity), ctx.State.View, ctx.Dedupe.View, ctx.Replay.View, ctx.Window0, ctx.Window1);
                 var work = new WorkList(list, start, useList ? 1 : 0);
-                _binding.Run(new KernelPass(ctx.Op, mmu, work, ctx.Data, ctx.Indices, ctx.SrcVa, ctx.DstVa, ctx.Elements, ctx.Value), n);
+                _binding.Run(new KernelPass(ctx.Op, table, frames, faults, work, ctx.Data, ctx.Indices, ctx.SrcVa, ctx.DstVa, ctx.Elements, ctx.Value), n);
                 ctx.Count(DeviceEvent.Slices);
             }
             finally

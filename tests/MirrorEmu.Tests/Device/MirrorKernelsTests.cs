@@ -30,19 +30,22 @@ public sealed class MirrorKernelsTests : IDisposable
     private static ArrayView<T> View<T>(T[] pinned)
         where T : unmanaged => HostMemoryBuffer.View<T>(null, Marshal.UnsafeAddrOfPinnedArrayElement(pinned, 0), pinned.Length);
 
-    /// <summary>An MMU over the test's table and pool, with one window of <paramref name="pages"/> pages at <paramref name="va"/>
+    private ArrayView<ulong> Table => _table.View;
+
+    private ArrayView<ulong> Frames => HostMemoryBuffer.View<ulong>(null, _memory.Arena.BaseAddress, (long)(_memory.Arena.SpanBytes / sizeof(ulong)));
+
+    /// <summary>A fault sink with one window of <paramref name="pages"/> pages at <paramref name="va"/> (and an optional second)
     /// and a fault buffer of <paramref name="capacity"/> entries.</summary>
-    private MirrorMmu Mmu(ulong va, long pages, int capacity = 64, ulong va1 = 0, long pages1 = 0)
+    private FaultSink Sink(ulong va, long pages, int capacity = 64, ulong va1 = 0, long pages1 = 0)
     {
         ArrayView<DeviceFault> faults = View(_faults).Cast<DeviceFault>().SubView(0, capacity);
-        ArrayView<ulong> frames = HostMemoryBuffer.View<ulong>(null, _memory.Arena.BaseAddress, (long)(_memory.Arena.SpanBytes / sizeof(ulong)));
-        return new MirrorMmu(_table.View, frames, faults, View(_state), View(_dedupe), View(_replay),
+        return new FaultSink(faults, View(_state), View(_dedupe), View(_replay),
             new MirrorWindow(va >> DeviceGeometry.PageShift, pages, 0), new MirrorWindow(va1 >> DeviceGeometry.PageShift, pages1, MirrorWindow.BitsFor(pages)));
     }
 
     private DeviceFault[] Appended() => [.. MemoryMarshal.Cast<ulong, DeviceFault>(_faults.AsSpan())[..Math.Min(_state[FaultBufferState.Count], 64)]];
 
-    private int Marked() => _replay.Sum(w => System.Numerics.BitOperations.PopCount(w));
+    private int Marked() => _replay.Sum(System.Numerics.BitOperations.PopCount);
 
     private ulong MapPage(ulong va, bool writable, ulong fill)
     {
@@ -56,11 +59,11 @@ public sealed class MirrorKernelsTests : IDisposable
     public void EachMissingPageAndAccessIsAppendedOncePerPassAndEveryFaultingItemIsMarked()
     {
         ulong va = 0x4000_0000UL;
-        MirrorMmu mmu = Mmu(va, 3);
+        FaultSink sink = Sink(va, 3);
         var output = Pinned<ulong>(3 * PageElements);
         for (int i = 0; i < output.Length; i++)
         {
-            MirrorKernels.ReadKernel(i, mmu, new WorkList(default, 0, 0), View(output), va);
+            MirrorKernels.ReadKernel(i, Table, Frames, sink, new WorkList(default, 0, 0), View(output), va);
         }
 
         DeviceFault[] f = Appended();
@@ -77,14 +80,14 @@ public sealed class MirrorKernelsTests : IDisposable
     {
         ulong va = 0x4000_0000UL;
         MapPage(va, writable: false, fill: 0x77);
-        MirrorMmu mmu = Mmu(va, 1);
+        FaultSink sink = Sink(va, 1);
         var output = Pinned<ulong>(PageElements);
-        MirrorKernels.ReadKernel(5, mmu, new WorkList(default, 0, 0), View(output), va);
+        MirrorKernels.ReadKernel(5, Table, Frames, sink, new WorkList(default, 0, 0), View(output), va);
         Assert.Equal(0x77UL, output[5]);
         Assert.Equal(0, Marked());
 
         var input = Pinned<ulong>(PageElements);
-        MirrorKernels.WriteKernel(5, mmu, new WorkList(default, 0, 0), View(input), va);
+        MirrorKernels.WriteKernel(5, Table, Frames, sink, new WorkList(default, 0, 0), View(input), va);
         Assert.Equal([new DeviceFault(va >> 12, 5, DeviceAccess.Write)], Appended());
         Assert.Equal(1, Marked());
     }
@@ -93,11 +96,11 @@ public sealed class MirrorKernelsTests : IDisposable
     public void AFullBufferCountsDroppedAppendsAndStillMarksTheItems()
     {
         ulong va = 0x4000_0000UL;
-        MirrorMmu mmu = Mmu(va, 8, capacity: 2);
+        FaultSink sink = Sink(va, 8, capacity: 2);
         var output = Pinned<ulong>(8 * PageElements);
         for (int p = 0; p < 8; p++)
         {
-            MirrorKernels.ReadKernel(p * PageElements, mmu, new WorkList(default, 0, 0), View(output), va);
+            MirrorKernels.ReadKernel(p * PageElements, Table, Frames, sink, new WorkList(default, 0, 0), View(output), va);
         }
 
         Assert.Equal(8, _state[FaultBufferState.Count]);
@@ -112,8 +115,8 @@ public sealed class MirrorKernelsTests : IDisposable
         ulong dst = 0x8000_0000UL;
         MapPage(src, writable: true, fill: 0x11);
         ulong dstPfn = MapPage(dst, writable: false, fill: 0x22); // mapped, but not for writing
-        MirrorMmu mmu = Mmu(src, 1, va1: dst, pages1: 1);
-        MirrorKernels.StreamCopyKernel(9, mmu, new WorkList(default, 0, 0), src, dst);
+        FaultSink sink = Sink(src, 1, va1: dst, pages1: 1);
+        MirrorKernels.StreamCopyKernel(9, Table, Frames, sink, new WorkList(default, 0, 0), src, dst);
         Assert.Equal(0x22UL, MemoryMarshal.Cast<byte, ulong>(_memory.Frame(dstPfn))[9]);
         Assert.Equal([new DeviceFault(dst >> 12, 9, DeviceAccess.Write)], Appended());
     }
@@ -122,7 +125,7 @@ public sealed class MirrorKernelsTests : IDisposable
     public void AnIndexOutOfRangeIsRecordedForTheFirstBadItemWithoutThrowing()
     {
         ulong va = 0x4000_0000UL;
-        MirrorMmu mmu = Mmu(va, 1);
+        FaultSink sink = Sink(va, 1);
         int[] indices = Pinned<int>(4);
         indices[0] = 1;
         indices[1] = 512;
@@ -130,7 +133,7 @@ public sealed class MirrorKernelsTests : IDisposable
         var output = Pinned<ulong>(4);
         for (int i = 0; i < 3; i++)
         {
-            MirrorKernels.GatherKernel(i, mmu, new WorkList(default, 0, 0), View(indices), View(output), va, PageElements);
+            MirrorKernels.GatherKernel(i, Table, Frames, sink, new WorkList(default, 0, 0), View(indices), View(output), va, PageElements);
         }
 
         Assert.Equal(2, _state[FaultBufferState.ErrorItem]); // item 1, plus one
@@ -144,7 +147,7 @@ public sealed class MirrorKernelsTests : IDisposable
     {
         ulong va = 0x4000_0000UL;
         MapPage(va, writable: true, fill: 0);
-        MirrorMmu mmu = Mmu(va, 1);
+        FaultSink sink = Sink(va, 1);
         int[] list = Pinned<int>(2);
         list[0] = 7;
         list[1] = 300;
@@ -152,7 +155,7 @@ public sealed class MirrorKernelsTests : IDisposable
         Array.Fill(input, 5UL);
         for (int i = 0; i < list.Length; i++)
         {
-            MirrorKernels.WriteKernel(i, mmu, new WorkList(View(list), 0, 1), View(input), va);
+            MirrorKernels.WriteKernel(i, Table, Frames, sink, new WorkList(View(list), 0, 1), View(input), va);
         }
 
         Span<ulong> page = MemoryMarshal.Cast<byte, ulong>(_memory.Frame(_table.Lookup(va).Frame));
@@ -167,6 +170,6 @@ public sealed class MirrorKernelsTests : IDisposable
         ulong va = 0x4000_0000UL;
         _table.Map(va, new DevicePte(DevicePte.SystemFrame(3, true).Value | ((ulong)DeviceFrameKind.Device << DevicePte.KindShift)));
         Assert.Equal(DeviceFrameKind.Device, _table.Lookup(va).Kind);
-        Assert.Equal(-1, Mmu(va, 1).Translate(va, write: false));
+        Assert.Equal(-1, MirrorMmu.Translate(Table, va, write: false));
     }
 }
