@@ -105,9 +105,9 @@ public sealed class DirectLauncher : DeviceLauncher
         {
         }
 
-        /// <summary>Runs the items of one chunk: one loop per kernel, each in its own method, so that the JIT gives each its
-        /// own inlining budget (one method with all six loops ran out of it and left ILGPU's view accessors as calls: see
-        /// bench Device/DeviceAccessBenchmarks.DirectOneThread).</summary>
+        /// <summary>Runs the items of one chunk through <see cref="Loop{TKernel}"/>, one instantiation per kernel, so that the JIT
+        /// compiles a loop per kernel with its own inlining budget (one method with all six loops ran out of it and left
+        /// ILGPU's view accessors as calls: see bench Device/DeviceAccessBenchmarks.DirectOneThread).</summary>
         private void RunChunk(int chunk)
         {
             int start = chunk * ChunkItems;
@@ -115,106 +115,88 @@ public sealed class DirectLauncher : DeviceLauncher
             switch (_pass.Op)
             {
                 case DeviceOp.Read:
-                    Read(in _pass, start, end);
+                    Loop<ReadItem>(in _pass, start, end);
                     break;
                 case DeviceOp.Write:
-                    Write(in _pass, start, end);
+                    Loop<WriteItem>(in _pass, start, end);
                     break;
                 case DeviceOp.AtomicAdd:
-                    AtomicAdd(in _pass, start, end);
+                    Loop<AtomicAddItem>(in _pass, start, end);
                     break;
                 case DeviceOp.Gather:
-                    Gather(in _pass, start, end);
+                    Loop<GatherItem>(in _pass, start, end);
                     break;
                 case DeviceOp.Scatter:
-                    Scatter(in _pass, start, end);
+                    Loop<ScatterItem>(in _pass, start, end);
                     break;
                 default:
-                    StreamCopy(in _pass, start, end);
+                    Loop<StreamCopyItem>(in _pass, start, end);
                     break;
             }
         }
 
+        /// <summary>Calls <typeparamref name="TKernel"/>'s kernel for items [start, end), with the views the hit path uses in locals.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void Read(in KernelPass p, int start, int end)
+        private static void Loop<TKernel>(in KernelPass p, int start, int end)
+            where TKernel : struct, IKernelItem
         {
             ArrayView<ulong> table = p.Table;
             ArrayView<ulong> frames = p.Frames;
             FaultSink faults = p.Faults;
             WorkList work = p.Work;
-            ArrayView<ulong> data = p.Data;
-            ulong va = p.SrcVa;
             for (int i = start; i < end; i++)
             {
-                MirrorKernels.ReadKernel(i, table, frames, faults, work, data, va);
+                TKernel.Run(i, table, frames, faults, work, in p);
             }
         }
+    }
 
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void Write(in KernelPass p, int start, int end)
-        {
-            ArrayView<ulong> table = p.Table;
-            ArrayView<ulong> frames = p.Frames;
-            FaultSink faults = p.Faults;
-            WorkList work = p.Work;
-            ArrayView<ulong> data = p.Data;
-            ulong va = p.DstVa;
-            for (int i = start; i < end; i++)
-            {
-                MirrorKernels.WriteKernel(i, table, frames, faults, work, data, va);
-            }
-        }
+    /// <summary>One work item of one kernel: the call of a <see cref="MirrorKernels"/> method with the pass's own arguments.</summary>
+    private interface IKernelItem
+    {
+        /// <summary>Runs work item <paramref name="index"/>.</summary>
+        static abstract void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p);
+    }
 
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void AtomicAdd(in KernelPass p, int start, int end)
-        {
-            ArrayView<ulong> table = p.Table;
-            ArrayView<ulong> frames = p.Frames;
-            FaultSink faults = p.Faults;
-            WorkList work = p.Work;
-            for (int i = start; i < end; i++)
-            {
-                MirrorKernels.AtomicAddKernel(i, table, frames, faults, work, p.Indices, p.DstVa, p.Elements, p.Value);
-            }
-        }
+    private readonly struct ReadItem : IKernelItem
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
+            MirrorKernels.ReadKernel(index, table, frames, faults, work, p.Data, p.SrcVa);
+    }
 
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void Gather(in KernelPass p, int start, int end)
-        {
-            ArrayView<ulong> table = p.Table;
-            ArrayView<ulong> frames = p.Frames;
-            FaultSink faults = p.Faults;
-            WorkList work = p.Work;
-            for (int i = start; i < end; i++)
-            {
-                MirrorKernels.GatherKernel(i, table, frames, faults, work, p.Indices, p.Data, p.SrcVa, p.Elements);
-            }
-        }
+    private readonly struct WriteItem : IKernelItem
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
+            MirrorKernels.WriteKernel(index, table, frames, faults, work, p.Data, p.DstVa);
+    }
 
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void Scatter(in KernelPass p, int start, int end)
-        {
-            ArrayView<ulong> table = p.Table;
-            ArrayView<ulong> frames = p.Frames;
-            FaultSink faults = p.Faults;
-            WorkList work = p.Work;
-            for (int i = start; i < end; i++)
-            {
-                MirrorKernels.ScatterKernel(i, table, frames, faults, work, p.Indices, p.Data, p.DstVa, p.Elements);
-            }
-        }
+    private readonly struct AtomicAddItem : IKernelItem
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
+            MirrorKernels.AtomicAddKernel(index, table, frames, faults, work, p.Indices, p.DstVa, p.Elements, p.Value);
+    }
 
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void StreamCopy(in KernelPass p, int start, int end)
-        {
-            ArrayView<ulong> table = p.Table;
-            ArrayView<ulong> frames = p.Frames;
-            FaultSink faults = p.Faults;
-            WorkList work = p.Work;
-            for (int i = start; i < end; i++)
-            {
-                MirrorKernels.StreamCopyKernel(i, table, frames, faults, work, p.SrcVa, p.DstVa);
-            }
-        }
+    private readonly struct GatherItem : IKernelItem
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
+            MirrorKernels.GatherKernel(index, table, frames, faults, work, p.Indices, p.Data, p.SrcVa, p.Elements);
+    }
+
+    private readonly struct ScatterItem : IKernelItem
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
+            MirrorKernels.ScatterKernel(index, table, frames, faults, work, p.Indices, p.Data, p.DstVa, p.Elements);
+    }
+
+    private readonly struct StreamCopyItem : IKernelItem
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
+            MirrorKernels.StreamCopyKernel(index, table, frames, faults, work, p.SrcVa, p.DstVa);
     }
 }
