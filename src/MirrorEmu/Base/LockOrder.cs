@@ -21,6 +21,11 @@ public enum LockRank
     /// read_retry and device page-table updates.</summary>
     DriverLock = 20,
 
+    /// <summary>An ILGPU accelerator's launch queue (<c>Device.IlgpuLauncher</c>): one kernel launch and its
+    /// synchronize at a time, for the devices that share the accelerator. Taken by a pass under its device's
+    /// driver lock; nothing is taken inside it.</summary>
+    DeviceQueue = 25,
+
     /// <summary>A userfaultfd context's lock (its message queues and waiters).</summary>
     UserfaultfdContext = 30,
 

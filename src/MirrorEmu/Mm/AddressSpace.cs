@@ -13,6 +13,8 @@ namespace MirrorEmu.Mm;
 //   MmapLockNested         a second address space's mmap_lock taken inside the first (fork's child)
 //   DriverLock             a mirror's lock (Notifier.DriverLock): its device page table and read_retry;
 //                          interval-notifier invalidate callbacks take it
+//   DeviceQueue            an ILGPU accelerator's launch queue (Device.IlgpuLauncher): a launch and its
+//                          synchronize, under the driver lock of the device that launches
 //   UserfaultfdContext     a userfaultfd context's lock: message queues, waiters, the waiter pool
 //   PageCache              a file's page-cache lock (Mm.MemFile): the index → frame array
 //   PageTable              a PMD table's split lock (Mm.PageTable): installing a leaf table or a huge

@@ -7,9 +7,10 @@ namespace MirrorEmu.Mm;
 
 /// <summary>
 /// The emulated physical memory: frames of <see cref="PageGeometry.PageSize"/> real bytes, carved
-/// from native chunks of 64 MiB allocated on demand, with a reference count per frame, the shared
-/// zero page (pfn 0) and a configurable limit. Several address spaces (a process and its fork
-/// children) draw on one pool.
+/// from chunks of 64 MiB of a <see cref="FrameArena"/> committed on demand, with a reference count per
+/// frame, the shared zero page (pfn 0) and a configurable limit. Several address spaces (a process and
+/// its fork children) draw on one pool. By default the arena is one contiguous reservation
+/// (<see cref="FrameArenaKind.Reserved"/>), so a device can address every frame by pfn through one view.
 /// </summary>
 /// <remarks>
 /// <para>Bookkeeping is 4 bytes per frame (the count), held per chunk, plus 8 bytes per frame while
@@ -23,6 +24,9 @@ namespace MirrorEmu.Mm;
 /// change with <see cref="Interlocked"/>; frame bytes are the caller's business (page-table locking
 /// rules decide who may touch them). Chunk pointers are written once, under the lock, before the
 /// first pfn of the chunk is handed out, so readers need no lock.
+/// <para>Allocation never throws for lack of memory: at the limit, or when the arena cannot commit a
+/// chunk, <see cref="TryAllocate"/>, <see cref="TryAllocateBatch"/> and <see cref="TryAllocateHuge"/>
+/// return false or fewer frames and change nothing else.</para>
 /// </remarks>
 public sealed unsafe class PhysicalMemory : IDisposable
 {
@@ -46,6 +50,7 @@ public sealed unsafe class PhysicalMemory : IDisposable
     // Guards _nextFresh, _freeQueue, _freeHead, _freeCount and chunk creation. Frame counts are read and
     // changed without it (Interlocked).
     private readonly object _lock = new();
+    private readonly FrameArena _arena;
     private readonly nint[] _chunks;
     private readonly int[]?[] _counts;
     private readonly ulong _maxFrames;
@@ -55,29 +60,63 @@ public sealed unsafe class PhysicalMemory : IDisposable
     private long _freeCount;
     private int _chunkCount;
     private bool _disposed;
+    private bool _poisonFreed; // guarded by _lock
+    private long _canaryViolations;
+    private ulong _firstCanaryViolation = ulong.MaxValue;
 
     /// <summary>Creates a pool.</summary>
     /// <param name="limitBytes">Most bytes of frames that may be in use at once (the zero page included), a multiple of the page size; default 8 GiB.</param>
     /// <param name="counters">Where to count; a fresh set when null.</param>
-    public PhysicalMemory(ulong limitBytes = 8UL << 30, CounterSet<MmEvent>? counters = null)
+    /// <param name="arena">Where the frames live; <see cref="FrameArenaKind.Default"/> is one contiguous reservation where the
+    /// operating system supports it.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A bad limit, named in hex.</exception>
+    /// <exception cref="OutOfMemoryException">The arena could not be reserved, or its first chunk (the zero page's) not committed.</exception>
+    public PhysicalMemory(ulong limitBytes = 8UL << 30, CounterSet<MmEvent>? counters = null, FrameArenaKind arena = FrameArenaKind.Default)
+        : this(limitBytes, FrameArena.Create(arena, ChunksFor(limitBytes)), counters)
+    {
+    }
+
+    /// <summary>Creates a pool whose frames live in <paramref name="arena"/>, which the pool then owns (and disposes).</summary>
+    /// <param name="limitBytes">As for the other constructor.</param>
+    /// <param name="arena">An arena of exactly <see cref="ChunksFor"/>(<paramref name="limitBytes"/>) chunks with nothing committed.</param>
+    /// <param name="counters">Where to count; a fresh set when null.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A bad limit, or an arena of another size, named in hex.</exception>
+    /// <exception cref="OutOfMemoryException">The arena could not commit its first chunk (the zero page's).</exception>
+    public PhysicalMemory(ulong limitBytes, FrameArena arena, CounterSet<MmEvent>? counters = null)
+    {
+        ArgumentNullException.ThrowIfNull(arena);
+        int chunkSlots = ChunksFor(limitBytes);
+        if (arena.ChunkCount != chunkSlots)
+        {
+            throw new ArgumentOutOfRangeException(nameof(arena), $"arena.ChunkCount={arena.ChunkCount} must be {chunkSlots} for limitBytes=0x{limitBytes:X}");
+        }
+
+        _maxFrames = limitBytes >> PageGeometry.PageShift;
+        _chunks = new nint[chunkSlots];
+        _counts = new int[]?[chunkSlots];
+        Counters = counters ?? new CounterSet<MmEvent>();
+        _arena = arena;
+        if (!EnsureChunk(0))
+        {
+            _arena.Dispose();
+            throw new OutOfMemoryException($"the frame arena could not commit its first chunk ({_arena.Description})");
+        }
+
+        NativeMemory.Clear(FramePointer(ZeroPfn), (nuint)PageGeometry.PageSize);
+        _nextFresh = ZeroPfn + 1;
+    }
+
+    /// <summary>Chunks of <see cref="ChunkFrames"/> frames a pool of <paramref name="limitBytes"/> needs.</summary>
+    /// <param name="limitBytes">The pool's limit in bytes.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A bad limit, named in hex.</exception>
+    public static int ChunksFor(ulong limitBytes)
     {
         if (limitBytes < 2 * PageGeometry.PageSize || !PageGeometry.IsPageAligned(limitBytes) || (limitBytes >> PageGeometry.PageShift) > Pte.MaxPfn)
         {
             throw new ArgumentOutOfRangeException(nameof(limitBytes), $"limitBytes=0x{limitBytes:X} must be page aligned, at least two pages and at most 2^40 pages");
         }
 
-        _maxFrames = limitBytes >> PageGeometry.PageShift;
-        int chunkSlots = (int)((_maxFrames + ChunkFrameMask) >> ChunkShift);
-        _chunks = new nint[chunkSlots];
-        _counts = new int[]?[chunkSlots];
-        Counters = counters ?? new CounterSet<MmEvent>();
-        if (!TryEnsureChunk(0))
-        {
-            throw new InsufficientMemoryException($"PhysicalMemory: the first {ChunkFrames * (long)PageGeometry.PageSize >> 20} MiB chunk of frames could not be allocated");
-        }
-
-        NativeMemory.Clear(FramePointer(ZeroPfn), (nuint)PageGeometry.PageSize);
-        _nextFresh = ZeroPfn + 1;
+        return (int)(((limitBytes >> PageGeometry.PageShift) + ChunkFrameMask) >> ChunkShift);
     }
 
     /// <summary>Counters of every address space that uses this pool.</summary>
@@ -85,6 +124,10 @@ public sealed unsafe class PhysicalMemory : IDisposable
 
     /// <summary>Most frames that can be in use at once, the zero page included.</summary>
     public ulong LimitFrames => _maxFrames;
+
+    /// <summary>Where the frames live. When <see cref="FrameArena.IsContiguous"/>, frame <c>pfn</c> is at
+    /// <see cref="FrameArena.BaseAddress"/> + <c>pfn</c> * page size (what a device view over the frames relies on).</summary>
+    public FrameArena Arena => _arena;
 
     /// <summary>Frames in use (allocated and not yet freed), without the zero page.</summary>
     public long FramesInUse
@@ -104,6 +147,49 @@ public sealed unsafe class PhysicalMemory : IDisposable
     /// <summary>Bytes of native memory reserved for frames.</summary>
     public long ReservedBytes => (long)Volatile.Read(ref _chunkCount) * ChunkFrames * (long)PageGeometry.PageSize;
 
+    /// <summary>The byte every freed frame holds while <see cref="PoisonFreedFrames"/> is on (the canary).</summary>
+    public const byte CanaryByte = 0xCD;
+
+    /// <summary>
+    /// Test hook (STYLE.md rule 27's canaries): while on, every frame put on the free queue is filled with
+    /// <see cref="CanaryByte"/>, and every frame taken from it is checked to still hold only canary bytes; a frame
+    /// that does not was written after it was freed (<see cref="CanaryViolations"/>). Turning it on fills the frames
+    /// already free. Costs a page fill and a page scan per free and reuse.
+    /// </summary>
+    internal bool PoisonFreedFrames
+    {
+        get
+        {
+            using (new RankedMonitor(_lock, LockRank.FramePool))
+            {
+                return _poisonFreed;
+            }
+        }
+
+        set
+        {
+            using (new RankedMonitor(_lock, LockRank.FramePool))
+            {
+                if (value && !_poisonFreed)
+                {
+                    int mask = _freeQueue.Length - 1;
+                    for (long i = 0; i < _freeCount; i++)
+                    {
+                        Frame(_freeQueue[(int)((_freeHead + i) & mask)]).Fill(CanaryByte);
+                    }
+                }
+
+                _poisonFreed = value;
+            }
+        }
+    }
+
+    /// <summary>Frames found written after they were freed, while <see cref="PoisonFreedFrames"/> was on.</summary>
+    internal long CanaryViolations => Interlocked.Read(ref _canaryViolations);
+
+    /// <summary>The first frame found written after it was freed, or <see cref="ulong.MaxValue"/>.</summary>
+    internal ulong FirstCanaryViolation => Interlocked.Read(ref _firstCanaryViolation);
+
     /// <summary>The address of a frame's first byte.</summary>
     /// <param name="pfn">An allocated frame number, or <see cref="ZeroPfn"/>.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -120,7 +206,7 @@ public sealed unsafe class PhysicalMemory : IDisposable
 
     /// <summary>Takes one frame, with count 1. Its bytes are left as they were: the caller zeroes or fills it.</summary>
     /// <param name="pfn">The frame number.</param>
-    /// <returns>False when the pool is at its limit (the caller reports VM_FAULT_OOM).</returns>
+    /// <returns>False when the pool is at its limit or out of memory (the caller reports VM_FAULT_OOM).</returns>
     public bool TryAllocate(out ulong pfn)
     {
         Span<ulong> one = stackalloc ulong[1];
@@ -136,7 +222,7 @@ public sealed unsafe class PhysicalMemory : IDisposable
 
     /// <summary>Takes up to <c>pfns.Length</c> frames under one lock hold, each with count 1.</summary>
     /// <param name="pfns">Receives the frame numbers.</param>
-    /// <returns>How many were taken; fewer than asked only at the pool's limit.</returns>
+    /// <returns>How many were taken; fewer than asked only at the pool's limit or when the arena cannot commit a chunk.</returns>
     public int TryAllocateBatch(Span<ulong> pfns)
     {
         ThrowIfDisposed();
@@ -149,13 +235,23 @@ public sealed unsafe class PhysicalMemory : IDisposable
                 int at = (int)(_freeHead & (_freeQueue.Length - 1));
                 int run = Math.Min(fromQueue - n, _freeQueue.Length - at);
                 _freeQueue.AsSpan(at, run).CopyTo(pfns[n..]);
+                if (_poisonFreed)
+                {
+                    CheckCanaries(pfns.Slice(n, run));
+                }
+
                 _freeHead += run;
                 _freeCount -= run;
                 n += run;
             }
 
-            while (n < pfns.Length && _nextFresh < _maxFrames && TryEnsureChunk((int)(_nextFresh >> ChunkShift)))
+            while (n < pfns.Length && _nextFresh < _maxFrames)
             {
+                if (!EnsureChunk((int)(_nextFresh >> ChunkShift)))
+                {
+                    break; // the arena could not commit memory: fewer frames, nothing else changes
+                }
+
                 pfns[n++] = _nextFresh++;
             }
         }
@@ -171,23 +267,33 @@ public sealed unsafe class PhysicalMemory : IDisposable
 
     /// <summary>Takes 512 contiguous frames whose first pfn is 512-aligned (a 2 MiB huge page), each with count 1.</summary>
     /// <param name="basePfn">The first frame.</param>
-    /// <returns>False when no fresh aligned block is left below the limit; the free list is not searched.</returns>
+    /// <returns>False when no fresh aligned block is left below the limit, or the arena cannot commit its chunk; the
+    /// free list is not searched.</returns>
     public bool TryAllocateHuge(out ulong basePfn)
     {
         ThrowIfDisposed();
         using (new RankedMonitor(_lock, LockRank.FramePool))
         {
             ulong aligned = (_nextFresh + HugeFrames - 1) & ~(HugeFrames - 1);
-            if (aligned + HugeFrames > _maxFrames || !TryEnsureChunk((int)(_nextFresh >> ChunkShift)) || !TryEnsureChunk((int)(aligned >> ChunkShift)))
+            if (aligned + HugeFrames > _maxFrames)
             {
                 basePfn = 0;
                 return false;
             }
 
-            // The frames skipped to reach alignment go to the free list (a huge page never spans two chunks, and
-            // the skipped frames lie in the chunk of _nextFresh or of aligned).
+            // A huge block never straddles a chunk (chunks are 32 huge pages), so one commit covers it; the frames
+            // skipped to reach alignment lie in committed chunks or in the aligned block's chunk.
+            if (!EnsureChunk((int)(aligned >> ChunkShift)))
+            {
+                basePfn = 0;
+                return false;
+            }
+
+            // The frames skipped to reach alignment go to the free list.
             for (ulong pfn = _nextFresh; pfn < aligned; pfn++)
             {
+                bool committed = EnsureChunk((int)(pfn >> ChunkShift));
+                Debug.Assert(committed, "a skipped frame lies in a chunk below the aligned block's");
                 PushFree(pfn);
             }
 
@@ -261,14 +367,8 @@ public sealed unsafe class PhysicalMemory : IDisposable
             }
 
             _disposed = true;
-            for (int i = 0; i < _chunks.Length; i++)
-            {
-                if (_chunks[i] != 0)
-                {
-                    NativeMemory.AlignedFree((void*)_chunks[i]);
-                    _chunks[i] = 0;
-                }
-            }
+            Array.Clear(_chunks);
+            _arena.Dispose();
         }
     }
 
@@ -284,8 +384,26 @@ public sealed unsafe class PhysicalMemory : IDisposable
         Counters.Increment(MmEvent.FramesFreed);
     }
 
+    /// <summary>Counts the frames of <paramref name="pfns"/>, just taken off the free queue, that lost their canary bytes.</summary>
+    private void CheckCanaries(ReadOnlySpan<ulong> pfns)
+    {
+        foreach (ulong pfn in pfns)
+        {
+            if (Frame(pfn).IndexOfAnyExcept(CanaryByte) >= 0)
+            {
+                Interlocked.Increment(ref _canaryViolations);
+                Interlocked.CompareExchange(ref _firstCanaryViolation, pfn, ulong.MaxValue);
+            }
+        }
+    }
+
     private void PushFree(ulong pfn)
     {
+        if (_poisonFreed)
+        {
+            Frame(pfn).Fill(CanaryByte);
+        }
+
         int mask = _freeQueue.Length - 1;
         if (_freeCount == _freeQueue.LongLength)
         {
@@ -313,10 +431,9 @@ public sealed unsafe class PhysicalMemory : IDisposable
         return ref counts[(int)(pfn & ChunkFrameMask)];
     }
 
-    /// <summary>Makes sure a chunk's frames exist. Call under <see cref="_lock"/>.</summary>
-    /// <returns>False when the host could not give the memory (or <see cref="FailChunkAllocationsForTest"/> says so): the
-    /// caller answers as for a pool at its limit (VM_FAULT_OOM, -ENOMEM), and nothing changed.</returns>
-    private bool TryEnsureChunk(int chunk)
+    /// <summary>Makes chunk <paramref name="chunk"/> usable: its count words and its committed bytes. Call under <see cref="_lock"/>.</summary>
+    /// <returns>False when the memory cannot be had; nothing changed then.</returns>
+    private bool EnsureChunk(int chunk)
     {
         if (_chunks[chunk] != 0)
         {
@@ -330,11 +447,9 @@ public sealed unsafe class PhysicalMemory : IDisposable
         }
 
         int[] counts;
-        nint frames;
         try
         {
             counts = new int[ChunkFrames];
-            frames = (nint)NativeMemory.AlignedAlloc((nuint)ChunkFrames * (nuint)PageGeometry.PageSize, (nuint)PageGeometry.PageSize);
         }
         catch (OutOfMemoryException)
         {
@@ -342,8 +457,15 @@ public sealed unsafe class PhysicalMemory : IDisposable
             return false;
         }
 
+        nint address = _arena.TryCommit(chunk);
+        if (address == 0)
+        {
+            Counters.Increment(MmEvent.HostAllocationFailures);
+            return false;
+        }
+
         _counts[chunk] = counts;
-        _chunks[chunk] = frames;
+        Volatile.Write(ref _chunks[chunk], address);
         _chunkCount++;
         return true;
     }
