@@ -250,7 +250,7 @@ internal sealed class MirrorDriver
         if (HasUserfault(start, end))
         {
             ctx.Count(DeviceEvent.RunsUnlocked);
-            r = RunUnlocked(ctx, range, cancellation);
+            r = HmmDriverLoop.RunUnlocked(range, _device.DriverLock, Options.FaultTimeoutMs, ctx.Fill ??= filled => Fill(ctx, filled), cancellation);
         }
         else
         {
@@ -266,48 +266,6 @@ internal sealed class MirrorDriver
         ctx.Count(DeviceEvent.HmmEbusyReturns, s.EbusyReturns);
         ctx.Count(DeviceEvent.HmmLockDrops, s.LockDrops);
         return r;
-    }
-
-    /// <summary>The dmirror loop with hmm_range_fault_unlocked (the 2026 series' call, which takes the mmap lock itself and
-    /// applies the userfaultfd policy unchanged): fault → driver lock → read_retry → fill, within the run's budget.</summary>
-    /// <remarks>HmmDriverLoop has no unlocked variant; this loop is its twin for userfaultfd ranges.</remarks>
-    private KResult RunUnlocked(LaunchContext ctx, HmmRange range, CancellationToken cancellation)
-    {
-        long deadline = Environment.TickCount64 + Options.FaultTimeoutMs;
-        while (true)
-        {
-            int left = Remaining(deadline);
-            if (left <= 0)
-            {
-                return KResult.Error(Errno.EBUSY, $"hmm driver loop [0x{range.Start:X16}, 0x{range.End:X16}): the range kept changing for {Options.FaultTimeoutMs} ms");
-            }
-
-            KResult r = HmmFault.RangeFaultUnlocked(range, left, cancellation);
-            if (!r.IsOk)
-            {
-                return r;
-            }
-
-            if (!_device.DriverLock.TryEnter(Remaining(deadline), cancellation))
-            {
-                continue; // the deadline check above ends it
-            }
-
-            try
-            {
-                if (range.Notifier.ReadRetry(range.NotifierSeq))
-                {
-                    continue;
-                }
-
-                Fill(ctx, range);
-                return KResult.Ok;
-            }
-            finally
-            {
-                _device.DriverLock.Exit();
-            }
-        }
     }
 
     /// <summary>dmirror_do_fault: writes the range's valid outputs into the device page table. Called under the driver

@@ -77,4 +77,55 @@ public static class HmmDriverLoop
             }
         }
     }
+
+    /// <summary>
+    /// The same loop with hmm_range_fault_unlocked (the 2026 series' call, which takes the mmap lock itself and applies
+    /// the userfaultfd policy unchanged): fault → driver lock → read_retry → <paramref name="whileLocked"/>, again while the
+    /// range moved, within the budget.
+    /// </summary>
+    /// <param name="range">The range (its notifier inserted).</param>
+    /// <param name="driverLock">The lock the invalidate callback takes around SetSeq.</param>
+    /// <param name="timeoutMs">The budget in milliseconds.</param>
+    /// <param name="whileLocked">As for <see cref="Run"/>; may be null.</param>
+    /// <param name="cancellation">The fatal signal: -EINTR.</param>
+    /// <returns>0; -EBUSY when the budget ran out; -EINTR; or hmm_range_fault's error.</returns>
+    /// <remarks>Call without the mmap lock.</remarks>
+    public static KResult RunUnlocked(HmmRange range, DriverLock driverLock, int timeoutMs, Action<HmmRange>? whileLocked = null, CancellationToken cancellation = default)
+    {
+        long deadline = Environment.TickCount64 + timeoutMs;
+        while (true)
+        {
+            int left = (int)Math.Clamp(deadline - Environment.TickCount64, 0, int.MaxValue);
+            if (left <= 0)
+            {
+                return KResult.Error(Errno.EBUSY, $"hmm driver loop [0x{range.Start:X16}, 0x{range.End:X16}): the range kept changing for {timeoutMs} ms");
+            }
+
+            KResult r = HmmFault.RangeFaultUnlocked(range, left, cancellation);
+            if (!r.IsOk)
+            {
+                return r;
+            }
+
+            if (!driverLock.TryEnter((int)Math.Clamp(deadline - Environment.TickCount64, 0, int.MaxValue), cancellation))
+            {
+                continue; // the budget check above ends it
+            }
+
+            try
+            {
+                if (range.Notifier.ReadRetry(range.NotifierSeq))
+                {
+                    continue;
+                }
+
+                whileLocked?.Invoke(range);
+                return KResult.Ok;
+            }
+            finally
+            {
+                driverLock.Exit();
+            }
+        }
+    }
 }

@@ -13,41 +13,16 @@ public sealed partial class AddressSpace
     /// <param name="address">The mapping's address.</param>
     /// <returns>0; or -EINVAL / -ENOMEM as <see cref="Mmap"/>; -ENOMEM when the pool has no frame for a page (nothing stays mapped).</returns>
     /// <remarks>An internal hook for the Device layer's dmirror mmap; takes the mmap write lock.</remarks>
-    internal KResult MmapDevicePages(ulong length, Prot prot, out ulong address)
-    {
-        address = 0;
-        KResult r = MmapAnonymous(length, prot, MapFlags.Private, out ulong start);
-        if (!r.IsOk)
+    internal KResult MmapDevicePages(ulong length, Prot prot, out ulong address) =>
+        MmapDriverPages(length, prot, MapFlags.Private, VmFlags.MixedMap, 0, "device mmap", out address, (vma, va, index) =>
         {
-            return r;
-        }
-
-        MmapLock.WriteLock();
-        try
-        {
-            int i = FindVmaIndex(start);
-            Vma old = _vmas[i];
-            var vma = new Vma(this, old.Start, old.End, old.Flags | VmFlags.MixedMap, null, 0);
-            ReplaceVmaAt(i, vma);
-            for (ulong va = vma.Start; va < vma.End; va += PageGeometry.PageSize)
+            if (!_memory.TryAllocate(out ulong pfn))
             {
-                if (!_memory.TryAllocate(out ulong pfn))
-                {
-                    ZapRange(vma, vma.Start, va, freeTables: true);
-                    RemoveVmaAt(i);
-                    return KResult.Error(Errno.ENOMEM, $"device mmap: no frame for the page at 0x{va:X16}");
-                }
-
-                _memory.Frame(pfn).Clear();
-                PageTable.GetOrCreateLeaf(va)![PageGeometry.Index(va, 0)] = Pte.Present(pfn, writable: false).Value;
+                return false;
             }
 
-            address = start;
-            return KResult.Ok;
-        }
-        finally
-        {
-            MmapLock.WriteUnlock();
-        }
-    }
+            _memory.Frame(pfn).Clear();
+            PageTable.GetOrCreateLeaf(va)![PageGeometry.Index(va, 0)] = Pte.Present(pfn, writable: false).Value;
+            return true;
+        });
 }
