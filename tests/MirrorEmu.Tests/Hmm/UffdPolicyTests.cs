@@ -157,7 +157,8 @@ public class UffdPolicyTests
         s.AssertEveryPageHasTheMonitorsBytes();
         Assert.Equal(3, invalidateDuringFill!.Invalidations);
         Assert.True(s.Range.Stats.EbusyReturns >= 1, $"{policy}: an invalidation during the call did not make hmm_range_fault return -EBUSY");
-        Assert.True(s.Range.Stats.Calls == s.Range.Stats.EbusyReturns + 1, "every -EBUSY must be followed by exactly one more call, and the last call succeeds");
+        // Every -EBUSY is followed by another call (so are the successes that read_retry then refused), and the last succeeds.
+        Assert.True(s.Range.Stats.Calls >= s.Range.Stats.EbusyReturns + 1, "a -EBUSY was not followed by another call");
         TestContext.Current.TestOutputHelper?.WriteLine($"{policy}: {storms} storm invalidations, {s.Range.Stats.EbusyReturns} -EBUSY returns, {s.Range.Stats.Calls} calls");
     }
 
