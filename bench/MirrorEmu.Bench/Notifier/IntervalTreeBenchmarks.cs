@@ -110,6 +110,6 @@ public class IntervalTreeBenchmarks
     {
         (ulong start, _) = _queries[_next++ & (Queries - 1)];
         _subs.Insert(_spare, start, 1UL << 16);
-        return _subs.Remove(_spare);
+        return _subs.Remove(_spare).Code;
     }
 }

@@ -103,10 +103,10 @@ public sealed partial class MirrorDevice
             ulong chunkEnd = Math.Min(end, start + ((ulong)SnapshotChunkPages << PageGeometry.PageShift));
             var ops = new SeqNotifierOps(); // "any invalidation invalidates the whole snapshot": set_seq only
             var notifier = new MmuIntervalNotifier(ops);
-            int rc = Mm.Notifiers.Insert(notifier, start, chunkEnd - start);
-            if (rc != 0)
+            KResult rc = Mm.Notifiers.Insert(notifier, start, chunkEnd - start);
+            if (!rc.IsOk)
             {
-                return KResult.Error(-rc, $"{Options.Name}: HMM_DMIRROR_SNAPSHOT: notifier insert over [0x{start:X16}, 0x{chunkEnd:X16}) failed");
+                return KResult.Error(-rc.Code, $"{Options.Name}: HMM_DMIRROR_SNAPSHOT: {rc.Message}");
             }
 
             var range = new HmmRange(Mm, notifier, start, chunkEnd) { DefaultFlags = 0, PfnFlagsMask = 0, DevPrivateOwner = this };

@@ -52,12 +52,12 @@ public sealed partial class MirrorDevice : IDisposable
         DriverLock = new DriverLock(Options.Name);
         _driver = new MirrorDriver(this);
         Notifier = new MmuIntervalNotifier(new Subscription(this));
-        int rc = mm.Notifiers.Insert(Notifier, 0, PageGeometry.AddressSpaceSize);
-        if (rc != 0)
+        KResult rc = mm.Notifiers.Insert(Notifier, 0, PageGeometry.AddressSpaceSize);
+        if (!rc.IsOk)
         {
             _binding.Dispose();
             Table.Dispose();
-            throw new InvalidOperationException($"{Options.Name}: mmu_interval_notifier_insert over [0, 0x{PageGeometry.AddressSpaceSize:X}) failed with {Errno.Name(rc)}");
+            throw new InvalidOperationException($"{Options.Name}: {rc}");
         }
     }
 

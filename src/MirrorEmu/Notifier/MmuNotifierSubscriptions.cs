@@ -79,19 +79,20 @@ public sealed class MmuNotifierSubscriptions
     /// <param name="subscription">A subscription not inserted anywhere.</param>
     /// <param name="start">First address.</param>
     /// <param name="length">Length in bytes.</param>
-    /// <returns>0, or -EOVERFLOW when the length is 0 or start + length - 1 overflows.</returns>
+    /// <returns>0; -EOVERFLOW when the length is 0 or start + length - 1 overflows; -EINVAL when the subscription is
+    /// already inserted somewhere.</returns>
     /// <remarks>Upon return the subscription may not be in the tree yet; use the ReadBegin / ReadRetry flow.</remarks>
-    public int Insert(MmuIntervalNotifier subscription, ulong start, ulong length)
+    public KResult Insert(MmuIntervalNotifier subscription, ulong start, ulong length)
     {
         ArgumentNullException.ThrowIfNull(subscription);
         if (length == 0 || start + (length - 1) < start)
         {
-            return -Errno.EOVERFLOW;
+            return KResult.Error(Errno.EOVERFLOW, $"mmu_interval_notifier_insert: start=0x{start:X16} length=0x{length:X} is empty or wraps around");
         }
 
         if (subscription.Subscriptions is not null)
         {
-            return -Errno.EINVAL;
+            return KResult.Error(Errno.EINVAL, $"mmu_interval_notifier_insert: the subscription is already inserted ({subscription})");
         }
 
         subscription.Start = start;
@@ -123,7 +124,7 @@ public sealed class MmuNotifierSubscriptions
             }
         }
 
-        return 0;
+        return KResult.Ok;
     }
 
     /// <summary>
@@ -133,10 +134,10 @@ public sealed class MmuNotifierSubscriptions
     /// <param name="subscription">An inserted subscription.</param>
     /// <param name="timeoutMs">Most milliseconds to wait for a running invalidation.</param>
     /// <param name="cancellation">Ends the wait.</param>
-    /// <returns>0; -EINVAL if not inserted here; -EBUSY if the time ran out or -EINTR if cancelled
-    /// (the removal then still happens when the period ends, but a callback may still be running).</returns>
+    /// <returns>0; -EINVAL if not inserted here; -EBUSY if the time ran out or -EINTR if cancelled (the removal then still
+    /// happens when the period ends, but a callback may still be running).</returns>
     /// <remarks>Must not be called from an invalidate callback, nor while holding a lock the callback takes.</remarks>
-    public int Remove(MmuIntervalNotifier subscription, int timeoutMs = Timeout.Infinite, CancellationToken cancellation = default)
+    public KResult Remove(MmuIntervalNotifier subscription, int timeoutMs = Timeout.Infinite, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(subscription);
         ulong seq = 0;
@@ -144,7 +145,7 @@ public sealed class MmuNotifierSubscriptions
         {
             if (!ReferenceEquals(subscription.Subscriptions, this))
             {
-                return -Errno.EINVAL;
+                return KResult.Error(Errno.EINVAL, $"mmu_interval_notifier_remove: the subscription is not inserted here ({subscription})");
             }
 
             if (IsInvalidating)
@@ -155,7 +156,7 @@ public sealed class MmuNotifierSubscriptions
                     _deferred.Remove(subscription);
                     subscription.DeferredPending = false;
                     subscription.Subscriptions = null;
-                    return 0;
+                    return KResult.Ok;
                 }
 
                 if (!subscription.DeferredPending)
@@ -171,11 +172,14 @@ public sealed class MmuNotifierSubscriptions
             {
                 _itree.Remove(subscription);
                 subscription.Subscriptions = null;
-                return 0;
+                return KResult.Ok;
             }
         }
 
-        return WaitSeqReleased(seq, timeoutMs, cancellation);
+        int rc = WaitSeqReleased(seq, timeoutMs, cancellation);
+        return rc == 0 ? KResult.Ok : KResult.Error(-rc, rc == -Errno.EINTR
+            ? "mmu_interval_notifier_remove: cancelled while an invalidation of the subscription was running"
+            : $"mmu_interval_notifier_remove: an invalidation of the subscription did not end within {timeoutMs} ms");
     }
 
     /// <summary>

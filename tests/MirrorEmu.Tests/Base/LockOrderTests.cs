@@ -96,7 +96,7 @@ public partial class LockOrderTests
         var ops = new SeqNotifierOps();
         var notifier = new MmuIntervalNotifier(ops);
         var subs = new MmuNotifierSubscriptions();
-        Assert.Equal(0, subs.Insert(notifier, 0x1000, 0x1000));
+        Assert.Equal(0, subs.Insert(notifier, 0x1000, 0x1000).Code);
         using (ops.DriverLock.Hold())
         {
             var range = new NotifierRange(0x1000, 0x2000, NotifierEvent.Clear, Blockable: false);

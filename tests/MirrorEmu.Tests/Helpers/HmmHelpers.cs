@@ -10,7 +10,7 @@ public static class HmmHelpers
     public static HmmRange NewRange(AddressSpace mm, ulong start, int pages, ulong defaultFlags = HmmPfn.ReqFault, ulong mask = 0)
     {
         var notifier = new MmuIntervalNotifier(new SeqNotifierOps());
-        Assert.Equal(0, mm.Notifiers.Insert(notifier, start, Pages.Bytes(pages)));
+        Assert.Equal(0, mm.Notifiers.Insert(notifier, start, Pages.Bytes(pages)).Code);
         return new HmmRange(mm, notifier, start, start + Pages.Bytes(pages)) { DefaultFlags = defaultFlags, PfnFlagsMask = mask };
     }
 

@@ -25,7 +25,7 @@ public class RangeFaultStressTests
         mm.MmapAnonymous(Pages.Bytes(PageCount), Prot.ReadWrite, MapFlags.Private, out ulong a).ThrowIfError();
         var ops = new SeqNotifierOps();
         var notifier = new MmuIntervalNotifier(ops);
-        Assert.Equal(0, mm.Notifiers.Insert(notifier, a, Pages.Bytes(PageCount)));
+        Assert.Equal(0, mm.Notifiers.Insert(notifier, a, Pages.Bytes(PageCount)).Code);
         var range = new HmmRange(mm, notifier, a, a + Pages.Bytes(PageCount)) { DefaultFlags = 0, PfnFlagsMask = HmmPfn.ReqFault | HmmPfn.ReqWrite };
         long budget = Stopwatch.Frequency; // one second
         using var stop = new CancellationTokenSource();

@@ -26,7 +26,7 @@ public class MmNotifierEventTests
     private static Recorder Watch(AddressSpace mm)
     {
         var rec = new Recorder();
-        Assert.Equal(0, mm.Notifiers.Insert(new MmuIntervalNotifier(rec), 0, PageGeometry.AddressSpaceSize));
+        Assert.Equal(0, mm.Notifiers.Insert(new MmuIntervalNotifier(rec), 0, PageGeometry.AddressSpaceSize).Code);
         return rec;
     }
 

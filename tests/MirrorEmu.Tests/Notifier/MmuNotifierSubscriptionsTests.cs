@@ -28,7 +28,7 @@ public class MmuNotifierSubscriptionsTests
         var subs = new MmuNotifierSubscriptions();
         var rec = new Recorder();
         var sub = new MmuIntervalNotifier(rec);
-        Assert.Equal(0, subs.Insert(sub, start, length));
+        Assert.Equal(0, subs.Insert(sub, start, length).Code);
         return (subs, sub, rec);
     }
 
@@ -141,7 +141,7 @@ public class MmuNotifierSubscriptionsTests
         var range = new NotifierRange(0x1000, 0x2000, NotifierEvent.Unmap);
         subs.InvalidateRangeStart(range);
         var late = new MmuIntervalNotifier(new Recorder());
-        Assert.Equal(0, subs.Insert(late, 0x5000, 0x1000));
+        Assert.Equal(0, subs.Insert(late, 0x5000, 0x1000).Code);
         Assert.Equal(1, subs.Count); // deferred
         Assert.Equal(subs.InvalidateSeq, late.InvalidateSeq);
         Assert.Equal(-Errno.EBUSY, subs.TryReadBegin(late, out _, 20, TestContext.Current.CancellationToken));
@@ -172,7 +172,7 @@ public class MmuNotifierSubscriptionsTests
         var range = new NotifierRange(0x1000, 0x2000, NotifierEvent.Unmap);
         subs.InvalidateRangeStart(range);
         int rc = 1;
-        var remover = new Thread(() => rc = subs.Remove(sub));
+        var remover = new Thread(() => rc = subs.Remove(sub).Code);
         remover.Start();
         Assert.False(remover.Join(100), "Remove returned during the odd period");
         subs.InvalidateRangeEnd(range);
@@ -194,7 +194,7 @@ public class MmuNotifierSubscriptionsTests
         subs.InvalidateRangeStart(range);
         var late = new MmuIntervalNotifier(new Recorder());
         subs.Insert(late, 0x5000, 0x1000);
-        Assert.Equal(0, subs.Remove(late, 10, TestContext.Current.CancellationToken));
+        Assert.Equal(0, subs.Remove(late, 10, TestContext.Current.CancellationToken).Code);
         subs.InvalidateRangeEnd(range);
         Assert.Equal(1, subs.Count);
         Assert.Null(late.Subscriptions);
@@ -219,7 +219,7 @@ public class MmuNotifierSubscriptionsTests
     public void ZeroOrOverflowingLengthIsEoverflow(ulong start, ulong length)
     {
         var subs = new MmuNotifierSubscriptions();
-        Assert.Equal(-Errno.EOVERFLOW, subs.Insert(new MmuIntervalNotifier(new Recorder()), start, length));
+        Assert.Equal(-Errno.EOVERFLOW, subs.Insert(new MmuIntervalNotifier(new Recorder()), start, length).Code);
         Assert.Equal(0, subs.Count);
     }
 }
