@@ -12,6 +12,15 @@ namespace MirrorEmu.Bench.Hmm;
 /// Each scenario has its own address space, userfaultfd and monitor thread; the iteration setup empties
 /// every range again, so all run in one job with one invocation per iteration.
 /// </summary>
+/// <remarks>
+/// Store policy, not yet like for like: <see cref="Regular"/> populates in batch and clears each frame with ordinary
+/// stores (AddressSpace.Populate), while the monitors of the userfaultfd policies resolve 64 pages or more per
+/// UFFDIO_COPY, which fills the frames with streaming stores (<see cref="PageCopy.StreamingThresholdPages"/>); a ratio
+/// here measures the store kind as well as the policy. Mm/PageStoreBenchmarks measures each store kind alone, and
+/// Mm/PopulateBenchmarks.ClearDistinctPagesStreaming what the baseline would clear with streaming stores. The fix
+/// belongs in the populate path (clear runs of at least StreamingThresholdPages fresh frames with streaming stores,
+/// then fence, as Userfaultfd.Resolve does for its copies); the README says which figures it affects.
+/// </remarks>
 [BenchmarkCategory(BenchCategories.Fault)]
 public class PolicyBenchmarks
 {
