@@ -8,14 +8,12 @@ namespace MirrorEmu.Tests.Bench;
 [Trait("Category", "Simd")]
 public class FloorsTests
 {
-    public static readonly int[] Lengths = [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 511, 512, 513];
-
     [Fact]
     public void CopyFloorCopiesEveryWordAtAnyLength()
     {
         int seed = TestSeeds.Get(31);
         var rng = new Random(seed);
-        foreach (int n in Lengths)
+        foreach (int n in SimdLengths.All)
         {
             ulong[] source = RandomWords(rng, n);
             ulong[] destination = new ulong[n + 1];
@@ -31,7 +29,7 @@ public class FloorsTests
     {
         int seed = TestSeeds.Get(32);
         var rng = new Random(seed);
-        foreach (int n in Lengths)
+        foreach (int n in SimdLengths.All)
         {
             for (int i = 0; i < n; i++)
             {

@@ -16,7 +16,6 @@ namespace MirrorEmu.Tests.Hmm;
 [Trait("Category", "Simd")]
 public class PteScannerTests
 {
-    public static readonly int[] Lengths = [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 511, 512, 513];
     public static readonly double[] Densities = [0.0, 0.1, 0.5, 0.9, 1.0];
     public static readonly string[] Widths = ["Scalar", "Vector128", "Vector256", "Vector512"];
 
@@ -30,7 +29,7 @@ public class PteScannerTests
         var data = new TheoryData<string, int, double>();
         foreach (string width in Widths)
         {
-            foreach (int n in Lengths)
+            foreach (int n in SimdLengths.All)
             {
                 foreach (double d in Densities)
                 {
@@ -83,7 +82,7 @@ public class PteScannerTests
     {
         int seed = TestSeeds.Get(77);
         var rng = new Random(seed);
-        foreach (int length in Lengths)
+        foreach (int length in SimdLengths.All)
         {
             for (int round = 0; round < 20; round++)
             {
