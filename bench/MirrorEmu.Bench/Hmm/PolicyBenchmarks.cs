@@ -24,6 +24,7 @@ namespace MirrorEmu.Bench.Hmm;
 [BenchmarkCategory(BenchCategories.Fault)]
 public class PolicyBenchmarks
 {
+    /// <summary>Pages faulted per scenario and invocation.</summary>
     public const int PageCount = 65_536;
     private const ulong Bytes = (ulong)PageCount * PageGeometry.PageSize;
 
@@ -33,6 +34,7 @@ public class PolicyBenchmarks
     private PolicyScenario _batched = null!;
     private PolicyScenario _rangeEvent = null!;
 
+    /// <summary>One address space, userfaultfd and monitor per scenario, over one frame pool.</summary>
     [GlobalSetup]
     public void Setup()
     {
@@ -43,6 +45,7 @@ public class PolicyBenchmarks
         _rangeEvent = new PolicyScenario(_memory, PageCount, UffdFaultPolicy.RangeEvent, 0x5A, 64);
     }
 
+    /// <summary>Disposes the scenarios and the pool.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
@@ -54,6 +57,7 @@ public class PolicyBenchmarks
         _memory.Dispose();
     }
 
+    /// <summary>Empties every range again (the next invocation faults fresh pages).</summary>
     [IterationSetup]
     public void Empty()
     {
@@ -63,15 +67,19 @@ public class PolicyBenchmarks
         }
     }
 
+    /// <summary>A regular VMA, populated in batch (the baseline).</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = PageCount)]
     public int Regular() => _regular.Fault().Code;
 
+    /// <summary>The RFC patch: one monitor round trip and one -EBUSY per page.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public int SinglePage() => _single.Fault().Code;
 
+    /// <summary>Batched, with a monitor that resolves 64 pages per event.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public int Batched64() => _batched.Fault().Code;
 
+    /// <summary>RangeEvent: one event and one multi-page copy per missing run.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public int RangeEvent() => _rangeEvent.Fault().Code;
 }

@@ -27,6 +27,7 @@ public class RangeWalkBenchmarks
     private AlignedBuffer _src = null!;
     private AlignedBuffer _dst = null!;
 
+    /// <summary>Maps and populates the 1 GiB range, inserts its notifier, and allocates the floors' buffers.</summary>
     [GlobalSetup]
     public void Setup()
     {
@@ -41,6 +42,7 @@ public class RangeWalkBenchmarks
         _src.Words.Fill(Pte.Present(0x1234, writable: true).Value);
     }
 
+    /// <summary>Frees the address space and the buffers.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
@@ -49,6 +51,7 @@ public class RangeWalkBenchmarks
         _dst.Dispose();
     }
 
+    /// <summary>hmm_range_fault over the whole range under the mmap read lock, per page.</summary>
     [Benchmark(OperationsPerInvoke = Pages)]
     [MustNotAllocate]
     public int RangeFault()

@@ -32,6 +32,7 @@ public class WalkerBenchmarks
     /// <summary>The share of present entries, in percent.</summary>
     public static IEnumerable<int> PresentPercents => [100, 99, 50, 1, 0];
 
+    /// <summary>One table set per share of present entries, from <see cref="Seed"/>, and the HMM words.</summary>
     [GlobalSetup]
     public void Setup()
     {
@@ -46,6 +47,7 @@ public class WalkerBenchmarks
         _pfns = new AlignedBuffer(Entries * sizeof(ulong));
     }
 
+    /// <summary>Frees the buffers.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {

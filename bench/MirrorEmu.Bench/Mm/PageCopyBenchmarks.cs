@@ -24,6 +24,7 @@ public unsafe class PageCopyBenchmarks
     [Params(0, 8, 16, 32)]
     public int RelativeOffset { get; set; }
 
+    /// <summary>The frames (page aligned) and the source, <see cref="RelativeOffset"/> bytes past a page.</summary>
     [GlobalSetup]
     public void Setup()
     {
@@ -32,6 +33,7 @@ public unsafe class PageCopyBenchmarks
         _source.Bytes.Fill(0x5A);
     }
 
+    /// <summary>Frees the buffers.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
@@ -39,6 +41,7 @@ public unsafe class PageCopyBenchmarks
         _source.Dispose();
     }
 
+    /// <summary>The vector copy loop over the same bytes (the baseline), per page.</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = Pages)]
     public byte CopyFloor()
     {
@@ -46,12 +49,15 @@ public unsafe class PageCopyBenchmarks
         return _frames.Pointer[0];
     }
 
+    /// <summary><see cref="PageCopy.CopyToFrame"/> page by page with ordinary stores, per page.</summary>
     [Benchmark(OperationsPerInvoke = Pages)]
     public byte CopyToFrameOrdinary() => CopyToFrames(streaming: false);
 
+    /// <summary><see cref="PageCopy.CopyToFrame"/> page by page with streaming stores, then one fence, per page.</summary>
     [Benchmark(OperationsPerInvoke = Pages)]
     public byte CopyToFrameStreaming() => CopyToFrames(streaming: true);
 
+    /// <summary>One Span.CopyTo of the 2 MiB (the platform memcpy), per page.</summary>
     [Benchmark(OperationsPerInvoke = Pages)]
     public byte PlatformMemcpy()
     {

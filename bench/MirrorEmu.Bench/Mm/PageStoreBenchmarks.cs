@@ -21,6 +21,7 @@ namespace MirrorEmu.Bench.Mm;
 [BenchmarkCategory(BenchCategories.Fault)]
 public unsafe class PageStoreBenchmarks
 {
+    /// <summary>Distinct pages written per invocation.</summary>
     public const int PageCount = 65_536;
     private const int SourcePages = 64;
 
@@ -28,6 +29,7 @@ public unsafe class PageStoreBenchmarks
     private byte[] _zeros = null!;
     private byte[] _pattern = null!;
 
+    /// <summary>The 256 MiB of pages and the two 64-page sources.</summary>
     [GlobalSetup]
     public void Setup()
     {
@@ -39,9 +41,11 @@ public unsafe class PageStoreBenchmarks
         _pattern.AsSpan().Fill(2);
     }
 
+    /// <summary>Frees the pages.</summary>
     [GlobalCleanup]
     public void Cleanup() => NativeMemory.AlignedFree(_pages);
 
+    /// <summary>memset to zero, page by page (ordinary stores; the baseline).</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = PageCount)]
     public byte ClearMemset()
     {
@@ -53,6 +57,7 @@ public unsafe class PageStoreBenchmarks
         return _pages[0];
     }
 
+    /// <summary>Zeroes with streaming stores, 64 pages per fence.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public byte ClearStreaming()
     {
@@ -65,15 +70,19 @@ public unsafe class PageStoreBenchmarks
         return _pages[0];
     }
 
+    /// <summary>Copies zeros with ordinary stores.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public byte CopyOrdinaryZeros() => Copy(_zeros, streaming: false);
 
+    /// <summary>Copies zeros with streaming stores.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public byte CopyStreamingZeros() => Copy(_zeros, streaming: true);
 
+    /// <summary>Copies a non-zero byte with streaming stores.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public byte CopyStreamingPattern() => Copy(_pattern, streaming: true);
 
+    /// <summary>Copies a non-zero byte with ordinary stores.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public byte CopyOrdinaryPattern() => Copy(_pattern, streaming: false);
 

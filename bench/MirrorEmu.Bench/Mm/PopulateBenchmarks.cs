@@ -19,12 +19,14 @@ namespace MirrorEmu.Bench.Mm;
 [BenchmarkCategory(BenchCategories.Fault)]
 public unsafe class PopulateBenchmarks
 {
+    /// <summary>Pages per invocation.</summary>
     public const int PageCount = 65_536;
 
     private AddressSpace _mm = null!;
     private ulong _base;
     private byte* _buffer;
 
+    /// <summary>The address space with the unpopulated range, and the buffer the clears write.</summary>
     [GlobalSetup]
     public void Setup()
     {
@@ -34,6 +36,7 @@ public unsafe class PopulateBenchmarks
         new Span<byte>(_buffer, PageGeometry.PageSizeInt).Fill(1);
     }
 
+    /// <summary>Frees both.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
@@ -47,9 +50,11 @@ public unsafe class PopulateBenchmarks
     [IterationSetup]
     public void Unpopulate() => _mm.Madvise(_base, (ulong)PageCount * PageGeometry.PageSize, Advice.DontNeed).ThrowIfError();
 
+    /// <summary>memset of 65,536 distinct pages (ordinary stores, as populate clears; the baseline).</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = PageCount)]
     public byte ClearDistinctPages() => ClearPages(_buffer, PageCount);
 
+    /// <summary>The same pages zeroed with streaming stores, then one fence.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public byte ClearDistinctPagesStreaming()
     {
@@ -58,12 +63,15 @@ public unsafe class PopulateBenchmarks
         return _buffer[0];
     }
 
+    /// <summary>One page cleared 65,536 times (always in cache), for scale.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public byte ClearOneHotPage() => ClearSamePage(_buffer, PageCount);
 
+    /// <summary>MADV_POPULATE_WRITE of the range.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public KResult PopulateWrite() => _mm.Madvise(_base, (ulong)PageCount * PageGeometry.PageSize, Advice.PopulateWrite);
 
+    /// <summary>CpuWrite of 8 bytes into each fresh page.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public ulong FirstTouchWrite() => TouchEveryPage(_mm, _base, PageCount);
 

@@ -15,6 +15,7 @@ public class IntervalTreeBenchmarks
     private const int Seed = 12345;
     private const int Queries = 1024;
 
+    /// <summary>Subscriptions in the tree.</summary>
     [Params(100_000)]
     public int Subscriptions { get; set; }
 
@@ -35,6 +36,7 @@ public class IntervalTreeBenchmarks
         }
     }
 
+    /// <summary>The tree, the subscriptions and the queries, from <see cref="Seed"/>.</summary>
     [GlobalSetup]
     public void Setup()
     {
@@ -63,6 +65,7 @@ public class IntervalTreeBenchmarks
         _spare = new MmuIntervalNotifier(ops);
     }
 
+    /// <summary>One overlap query by scanning every interval (the baseline).</summary>
     [Benchmark(Baseline = true)]
     public int LinearScan()
     {
@@ -87,6 +90,7 @@ public class IntervalTreeBenchmarks
         return n;
     }
 
+    /// <summary>One overlap query on the tree.</summary>
     [Benchmark]
     [MustNotAllocate]
     public int TreeQuery()
