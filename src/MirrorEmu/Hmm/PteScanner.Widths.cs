@@ -36,7 +36,11 @@ public static partial class PteScanner
     }
 
     /// <summary>The vector loop at the width of <typeparamref name="TVector"/>, whether or not it is hardware accelerated
-    /// (.NET runs a vector it lacks in software); a table shorter than one vector goes to the scalar loop.</summary>
+    /// (.NET runs a vector it lacks in software); a table shorter than one vector goes to the scalar loop, and a scan
+    /// that stops at its first entry ends after one scalar test.</summary>
+    /// <remarks>The walker, collecting a run of missing pages, calls the scan once per page, and each call stops at its
+    /// first entry: the vector loop's setup cost more there than the scalar loop (bench Hmm/WalkerBenchmarks.Scan at 0 and
+    /// 1 % present).</remarks>
     /// <typeparam name="TVector">Vector128, Vector256 or Vector512 of ulong (see <see cref="WordVector"/>).</typeparam>
     internal readonly struct VectorWidth<TVector> : IScanWidth
         where TVector : struct
@@ -44,8 +48,8 @@ public static partial class PteScanner
         /// <inheritdoc/>
         public static int Scan<TFilter>(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
             where TFilter : struct, IPteFilter =>
-            ptes.Length < WordVector.Count<TVector>()
-                ? ScanScalar<TFilter>(ptes, pfns, defaultFlags, mask, store)
-                : ScanVector<TVector, TFilter>(ptes, pfns, defaultFlags, mask, store);
+            ptes.Length < WordVector.Count<TVector>() ? ScanScalar<TFilter>(ptes, pfns, defaultFlags, mask, store)
+            : TFilter.Matches(ptes[0], Request<TFilter>(pfns[0], mask, defaultFlags)) ? 0
+            : ScanVector<TVector, TFilter>(ptes, pfns, defaultFlags, mask, store);
     }
 }

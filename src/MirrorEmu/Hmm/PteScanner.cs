@@ -152,7 +152,7 @@ public static partial class PteScanner
         {
             ulong pte = ptes[i];
             ulong input = pfns[i];
-            if (TFilter.Matches(pte, TFilter.UsesRequests ? (input & mask) | defaultFlags : 0))
+            if (TFilter.Matches(pte, Request<TFilter>(input, mask, defaultFlags)))
             {
                 return i;
             }
@@ -165,6 +165,12 @@ public static partial class PteScanner
 
         return ptes.Length;
     }
+
+    /// <summary>The request of one HMM word, <c>(input &amp; pfn_flags_mask) | default_flags</c>, when the filter reads it (0 otherwise).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Request<TFilter>(ulong input, ulong mask, ulong defaultFlags)
+        where TFilter : struct, IPteFilter =>
+        TFilter.UsesRequests ? (input & mask) | defaultFlags : 0;
 
     /// <summary>
     /// The vector loop, one body for every width and filter (STYLE.md rule 15): a vector of PTEs and their HMM
