@@ -1,3 +1,5 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 
 namespace MirrorEmu.Bench;
@@ -5,33 +7,48 @@ namespace MirrorEmu.Bench;
 /// <summary>Entry point: <c>dotnet run -c Release --project bench/MirrorEmu.Bench -- --filter '*'</c>.</summary>
 public static class Program
 {
-    /// <summary>Runs the benchmarks the arguments select (BenchmarkSwitcher), or with <c>--paired Class [rounds]</c>
-    /// one class round-robin in this process (<see cref="PairedRun"/>).</summary>
-    public static int Main(string[] args)
+    /// <summary>Runs the benchmarks the arguments select (BenchmarkSwitcher) and then <see cref="RunGate"/>, or with
+    /// <c>--paired Class [rounds]</c> one class round-robin in this process (<see cref="PairedRun"/>).</summary>
+    /// <returns>0; 1 when a benchmark failed or allocated where it must not; 2 for a bad argument.</returns>
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary><see cref="Main"/> with its writers given, over this assembly's benchmarks.</summary>
+    /// <param name="args">The command line after the program name.</param>
+    /// <param name="output">Standard output.</param>
+    /// <param name="error">Standard error: bad input is one line there.</param>
+    public static int Run(string[] args, TextWriter output, TextWriter error) =>
+        Run(args, output, error, BenchmarkClasses(typeof(Program).Assembly.GetTypes()));
+
+    /// <summary><see cref="Main"/> over the benchmark classes among <paramref name="types"/> (tests pass their own).</summary>
+    /// <param name="args">The command line after the program name.</param>
+    /// <param name="output">Standard output.</param>
+    /// <param name="error">Standard error: bad input is one line there.</param>
+    /// <param name="types">Where the benchmark classes are.</param>
+    public static int Run(string[] args, TextWriter output, TextWriter error, Type[] types)
     {
         if (args.Length > 0 && args[0] == "--paired")
         {
-            if (args.Length < 2 || args.Length > 3)
-            {
-                Console.Error.WriteLine("usage: --paired <BenchmarkClass> [rounds]");
-                return 2;
-            }
-
-            int rounds = PairedRun.DefaultRounds;
-            if (args.Length == 3 && !int.TryParse(args[2], out rounds))
-            {
-                Console.Error.WriteLine($"--paired: rounds='{args[2]}' is not a number");
-                return 2;
-            }
-
-            return PairedRun.Run(args[1], rounds);
+            return PairedRun.Parse(args[1..], types, output, error);
         }
 
+        if (!RunOptions.TryParse(args, out RunOptions options, out string message))
+        {
+            error.WriteLine(message);
+            return 2;
+        }
+
+        BenchConfig.InProcess = options.InProcess;
 #if DEBUG
-        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new BenchmarkDotNet.Configs.DebugInProcessConfig());
+        IEnumerable<Summary> summaries = BenchmarkSwitcher.FromTypes(types).Run(options.BenchmarkDotNetArguments, new BenchmarkDotNet.Configs.DebugInProcessConfig());
 #else
-        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchConfig.Create());
+        IEnumerable<Summary> summaries = BenchmarkSwitcher.FromTypes(types).Run(options.BenchmarkDotNetArguments, BenchConfig.Create(options.Job));
 #endif
-        return 0;
+        return RunGate.Check(summaries, output, error);
     }
+
+    /// <summary>The benchmark classes among <paramref name="types"/>: public, concrete, with <c>[Benchmark]</c> methods.</summary>
+    /// <param name="types">Candidate types.</param>
+    public static Type[] BenchmarkClasses(IEnumerable<Type> types) =>
+        [.. types.Where(t => t.IsPublic && t.IsClass && !t.IsAbstract && !t.IsGenericTypeDefinition && t.GetMethods().Any(m => m.IsDefined(typeof(BenchmarkAttribute), inherit: true)))
+            .OrderBy(t => t.Name, StringComparer.Ordinal)];
 }

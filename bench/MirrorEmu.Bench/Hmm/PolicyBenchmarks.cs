@@ -12,9 +12,19 @@ namespace MirrorEmu.Bench.Hmm;
 /// Each scenario has its own address space, userfaultfd and monitor thread; the iteration setup empties
 /// every range again, so all run in one job with one invocation per iteration.
 /// </summary>
+/// <remarks>
+/// Store policy, not yet like for like: <see cref="Regular"/> populates in batch and clears each frame with ordinary
+/// stores (AddressSpace.Populate), while the monitors of the userfaultfd policies resolve 64 pages or more per
+/// UFFDIO_COPY, which fills the frames with streaming stores (<see cref="PageCopy.StreamingThresholdPages"/>); a ratio
+/// here measures the store kind as well as the policy. Mm/PageStoreBenchmarks measures each store kind alone, and
+/// Mm/PopulateBenchmarks.ClearDistinctPagesStreaming what the baseline would clear with streaming stores. The fix
+/// belongs in the populate path (clear runs of at least StreamingThresholdPages fresh frames with streaming stores,
+/// then fence, as Userfaultfd.Resolve does for its copies); the README says which figures it affects.
+/// </remarks>
 [BenchmarkCategory(BenchCategories.Fault)]
 public class PolicyBenchmarks
 {
+    /// <summary>Pages faulted per scenario and invocation.</summary>
     public const int PageCount = 65_536;
     private const ulong Bytes = (ulong)PageCount * PageGeometry.PageSize;
 
@@ -24,6 +34,7 @@ public class PolicyBenchmarks
     private PolicyScenario _batched = null!;
     private PolicyScenario _rangeEvent = null!;
 
+    /// <summary>One address space, userfaultfd and monitor per scenario, over one frame pool.</summary>
     [GlobalSetup]
     public void Setup()
     {
@@ -34,6 +45,7 @@ public class PolicyBenchmarks
         _rangeEvent = new PolicyScenario(_memory, PageCount, UffdFaultPolicy.RangeEvent, 0x5A, 64);
     }
 
+    /// <summary>Disposes the scenarios and the pool.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
@@ -45,6 +57,7 @@ public class PolicyBenchmarks
         _memory.Dispose();
     }
 
+    /// <summary>Empties every range again (the next invocation faults fresh pages).</summary>
     [IterationSetup]
     public void Empty()
     {
@@ -54,15 +67,19 @@ public class PolicyBenchmarks
         }
     }
 
+    /// <summary>A regular VMA, populated in batch (the baseline).</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = PageCount)]
     public int Regular() => _regular.Fault().Code;
 
+    /// <summary>The RFC patch: one monitor round trip and one -EBUSY per page.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public int SinglePage() => _single.Fault().Code;
 
+    /// <summary>Batched, with a monitor that resolves 64 pages per event.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public int Batched64() => _batched.Fault().Code;
 
+    /// <summary>RangeEvent: one event and one multi-page copy per missing run.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public int RangeEvent() => _rangeEvent.Fault().Code;
 }

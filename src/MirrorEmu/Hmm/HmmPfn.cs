@@ -11,10 +11,14 @@ namespace MirrorEmu.Hmm;
 /// </summary>
 public readonly struct HmmPfn : IEquatable<HmmPfn>
 {
+    /// <summary>Bit position of <see cref="Valid"/>.</summary>
+    public const int ValidShift = 63;
     /// <summary>HMM_PFN_VALID: the pfn is valid and the page at least readable.</summary>
-    public const ulong Valid = 1UL << 63;
+    public const ulong Valid = 1UL << ValidShift;
+    /// <summary>Bit position of <see cref="Write"/>.</summary>
+    public const int WriteShift = 62;
     /// <summary>HMM_PFN_WRITE: the CPU mapping is writable.</summary>
-    public const ulong Write = 1UL << 62;
+    public const ulong Write = 1UL << WriteShift;
     /// <summary>HMM_PFN_ERROR: the page cannot be accessed.</summary>
     public const ulong Error = 1UL << 61;
     /// <summary>HMM_PFN_DMA_MAPPED (sticky).</summary>

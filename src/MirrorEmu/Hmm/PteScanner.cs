@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -10,28 +11,32 @@ namespace MirrorEmu.Hmm;
 /// The page walker's inner loop over one leaf table: for each PTE it decides whether the request
 /// (<c>(input &amp; pfn_flags_mask) | default_flags</c>) needs a fault, and writes the output word of
 /// every entry before the first one that needs a fault or that the fast path does not handle.
-/// A scalar reference plus Vector128, Vector256 and Vector512 paths, chosen at run time; each vector
-/// path is tested against the scalar one on seeded random tables (DESIGN.md invariant 4).
+/// One loop body (<see cref="ScanVector{TVector, TFilter}"/>) serves every width (Vector128, Vector256,
+/// Vector512) and every request shape (an <see cref="IPteFilter"/>); the scalar reference
+/// (<see cref="ScanReference"/>) writes hmm_vma_handle_pte's rules plainly, and every path is tested against
+/// it on seeded random words (DESIGN.md invariant 4).
 /// </summary>
 /// <remarks>
-/// The fast path handles empty entries and present ones (the zero page included: it is reported as a
-/// normal read-only page, reference linux-hmm.md §1.3). It stops at protnone entries, swap-type
-/// entries (swap, migration, device-private, device-exclusive, markers, poison) and special entries
-/// other than the zero page, which the walker then handles one by one (<see cref="Hmm"/>).
-/// Output of an empty entry: 0 plus the sticky bits; of a present one:
-/// VALID | WRITE-if-writable | pfn, plus the sticky bits.
+/// <para>The fast path handles empty entries and present ones whose page is a plain page: not special, or
+/// special with the zero page's pfn. The zero page is reported as a normal page, with WRITE if its entry is
+/// writable, whatever its other bits: mm/hmm.c hmm_vma_handle_pte takes the error path only for
+/// <c>pte_special(pte) &amp;&amp; !is_zero_pfn(pte_pfn(pte))</c>, and is_zero_pfn compares the pfn alone
+/// (<see cref="Pte.IsZeroPage"/>). The scan stops at protnone entries, swap-type entries (swap, migration,
+/// device-private, device-exclusive, markers, poison) and special entries other than the zero page, which
+/// the walker then handles one by one (<see cref="HmmFault"/>).</para>
+/// <para>Output of an empty entry: 0 plus the sticky bits; of a present one: VALID | WRITE-if-writable | pfn,
+/// plus the sticky bits. No PTE bit is shifted here: the masks and the pfn come from <see cref="Pte"/>, the
+/// output bits from <see cref="HmmPfn"/>.</para>
 /// </remarks>
-public static class PteScanner
+public static partial class PteScanner
 {
-    private const ulong Present = Pte.PresentBit;
-    private const ulong Writable = Pte.WriteBit;
-    private const ulong Special = Pte.SpecialBit;
-    private const ulong PfnField = Pte.PfnMask;
+    /// <summary>The request bits hmm_pte_need_fault reads.</summary>
+    private const ulong RequestBits = HmmPfn.ReqFault | HmmPfn.ReqWrite;
 
     /// <summary>
     /// Scans <paramref name="ptes"/> against the requests in <paramref name="pfns"/> (same length) and,
     /// when <paramref name="store"/>, overwrites each entry of <paramref name="pfns"/> before the first stop
-    /// with its output.
+    /// with its output. Takes the widest hardware-accelerated width that fits (<see cref="WidthFor"/>).
     /// </summary>
     /// <param name="ptes">Consecutive PTEs of one leaf table.</param>
     /// <param name="pfns">The HMM words for the same pages: inputs, and outputs where written.</param>
@@ -39,31 +44,73 @@ public static class PteScanner
     /// <param name="mask">range.pfn_flags_mask.</param>
     /// <param name="store">Write outputs (a walk) or only look (collecting runs to fault).</param>
     /// <returns>The index of the first entry that needs a fault or the slow path; <c>ptes.Length</c> if none.</returns>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int Scan(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+    public static int Scan(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store) =>
+        WidthFor(ptes.Length) switch
+        {
+            ScanWidth.Vector512 => Scan<VectorWidth<Vector512<ulong>>>(ptes, pfns, defaultFlags, mask, store),
+            ScanWidth.Vector256 => Scan<VectorWidth<Vector256<ulong>>>(ptes, pfns, defaultFlags, mask, store),
+            ScanWidth.Vector128 => Scan<VectorWidth<Vector128<ulong>>>(ptes, pfns, defaultFlags, mask, store),
+            _ => Scan<ScalarWidth>(ptes, pfns, defaultFlags, mask, store),
+        };
+
+    /// <summary>
+    /// The width <see cref="Scan(ReadOnlySpan{ulong}, Span{ulong}, ulong, ulong, bool)"/> takes for a table of
+    /// <paramref name="length"/> entries (STYLE.md rule 15): scalar when Vector128 is not hardware accelerated or
+    /// the table is shorter than one Vector128, else the widest accelerated vector that fits.
+    /// </summary>
+    /// <param name="length">Entries to scan.</param>
+    internal static ScanWidth WidthFor(int length)
     {
-        if (!Vector128.IsHardwareAccelerated || ptes.Length < Vector128<ulong>.Count)
+        if (!Vector128.IsHardwareAccelerated || length < Vector128<ulong>.Count)
         {
-            return ScanScalar(ptes, pfns, defaultFlags, mask, store);
+            return ScanWidth.Scalar;
         }
 
-        if (Vector512.IsHardwareAccelerated && ptes.Length >= Vector512<ulong>.Count)
+        if (Vector512.IsHardwareAccelerated && length >= Vector512<ulong>.Count)
         {
-            return Scan512(ptes, pfns, defaultFlags, mask, store);
+            return ScanWidth.Vector512;
         }
 
-        if (Vector256.IsHardwareAccelerated && ptes.Length >= Vector256<ulong>.Count)
+        if (Vector256.IsHardwareAccelerated && length >= Vector256<ulong>.Count)
         {
-            return Scan256(ptes, pfns, defaultFlags, mask, store);
+            return ScanWidth.Vector256;
         }
 
-        return Scan128(ptes, pfns, defaultFlags, mask, store);
+        return ScanWidth.Vector128;
     }
 
+    /// <summary>
+    /// The scan at width <typeparamref name="TWidth"/>, with the filter that the request shape calls for:
+    /// <see cref="PerPage"/> when pfn_flags_mask lets a page's own word ask for REQ_FAULT or REQ_WRITE, else one
+    /// of <see cref="WriteFault"/>, <see cref="ReadFault"/>, <see cref="NoFault"/> by default_flags.
+    /// Tests call it with every width, whatever the hardware.
+    /// </summary>
+    /// <typeparam name="TWidth"><see cref="ScalarWidth"/> or <see cref="VectorWidth{TVector}"/>.</typeparam>
+    internal static int Scan<TWidth>(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+        where TWidth : struct, IScanWidth
+    {
+        if ((mask & RequestBits) != 0)
+        {
+            return TWidth.Scan<PerPage>(ptes, pfns, defaultFlags, mask, store);
+        }
+
+        return (defaultFlags & RequestBits) switch
+        {
+            RequestBits => TWidth.Scan<WriteFault>(ptes, pfns, defaultFlags, mask, store),
+            HmmPfn.ReqFault => TWidth.Scan<ReadFault>(ptes, pfns, defaultFlags, mask, store),
+            _ => TWidth.Scan<NoFault>(ptes, pfns, defaultFlags, mask, store),
+        };
+    }
+
+    /// <summary>The scalar reference: hmm_vma_handle_pte's fast-path rules for any request (<see cref="PerPage"/>'s scalar form).</summary>
+    /// <inheritdoc cref="Scan(ReadOnlySpan{ulong}, Span{ulong}, ulong, ulong, bool)"/>
+    internal static int ScanReference(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store) =>
+        ScanScalar<PerPage>(ptes, pfns, defaultFlags, mask, store);
+
     /// <summary>True if the fast path does not handle this PTE (protnone, swap-type, special other than the zero page).</summary>
+    /// <param name="pte">A raw PTE.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool IsSlow(ulong pte) =>
-        pte != 0 && ((pte & Present) == 0 || ((pte & Special) != 0 && (pte & PfnField) != 0));
+    public static bool IsSlow(ulong pte) => pte != 0 && !IsPlainPage(new Pte(pte));
 
     /// <summary>hmm_pte_need_fault for a fast-path entry.</summary>
     /// <param name="pte">An entry for which <see cref="IsSlow"/> is false.</param>
@@ -71,29 +118,41 @@ public static class PteScanner
     /// <param name="defaultFlags">range.default_flags.</param>
     /// <param name="mask">range.pfn_flags_mask.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool NeedsFault(ulong pte, ulong input, ulong defaultFlags, ulong mask)
-    {
-        ulong req = (input & mask) | defaultFlags;
-        return (req & HmmPfn.ReqFault) != 0 && (pte == 0 || ((req & HmmPfn.ReqWrite) != 0 && (pte & Writable) == 0));
-    }
+    public static bool NeedsFault(ulong pte, ulong input, ulong defaultFlags, ulong mask) => NeedsFault(pte, (input & mask) | defaultFlags);
 
     /// <summary>The output word of a fast-path entry.</summary>
     /// <param name="pte">An entry for which <see cref="IsSlow"/> is false.</param>
     /// <param name="input">Its HMM input word.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ulong Output(ulong pte, ulong input) =>
-        pte == 0
-            ? input & HmmPfn.InOutFlags
-            : (input & HmmPfn.InOutFlags) | HmmPfn.Valid | ((pte & Writable) != 0 ? HmmPfn.Write : 0) | ((pte & PfnField) >> Pte.PfnShift);
+    public static ulong Output(ulong pte, ulong input)
+    {
+        var p = new Pte(pte);
+        return HmmPfn.Output(input, p.IsNone ? 0 : HmmPfn.Valid | (p.IsWritable ? HmmPfn.Write : 0) | p.Pfn);
+    }
 
-    /// <summary>The scalar reference.</summary>
-    internal static int ScanScalar(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+    /// <summary>hmm_pte_need_fault for a fast-path entry and its request.</summary>
+    /// <param name="pte">An entry for which <see cref="IsSlow"/> is false.</param>
+    /// <param name="request"><c>(input &amp; pfn_flags_mask) | default_flags</c>.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool NeedsFault(ulong pte, ulong request) =>
+        (request & HmmPfn.ReqFault) != 0 && (pte == 0 || ((request & HmmPfn.ReqWrite) != 0 && !new Pte(pte).IsWritable));
+
+    /// <summary>A present entry the fast path reports: not special, or the zero page.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsPlainPage(Pte pte) => pte.IsPresent && (!pte.IsSpecial || pte.IsZeroPage);
+
+    /// <summary>The scalar loop, for any filter: the reference (with <see cref="PerPage"/>), the path where Vector128 is
+    /// not accelerated, and tables shorter than one vector.</summary>
+    /// <typeparam name="TFilter">Where to stop.</typeparam>
+    /// <inheritdoc cref="Scan(ReadOnlySpan{ulong}, Span{ulong}, ulong, ulong, bool)"/>
+    private static int ScanScalar<TFilter>(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+        where TFilter : struct, IPteFilter
     {
         for (int i = 0; i < ptes.Length; i++)
         {
             ulong pte = ptes[i];
             ulong input = pfns[i];
-            if (IsSlow(pte) || NeedsFault(pte, input, defaultFlags, mask))
+            if (TFilter.Matches(pte, Request<TFilter>(input, mask, defaultFlags)))
             {
                 return i;
             }
@@ -107,185 +166,92 @@ public static class PteScanner
         return ptes.Length;
     }
 
-    /// <summary>The Vector512 path: 8 PTEs per step.</summary>
+    /// <summary>The request of one HMM word, <c>(input &amp; pfn_flags_mask) | default_flags</c>, when the filter reads it (0 otherwise).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Request<TFilter>(ulong input, ulong mask, ulong defaultFlags)
+        where TFilter : struct, IPteFilter =>
+        TFilter.UsesRequests ? (input & mask) | defaultFlags : 0;
+
+    /// <summary>
+    /// The vector loop, one body for every width and filter (STYLE.md rule 15): a vector of PTEs and their HMM
+    /// words per step, the stop lanes from <typeparamref name="TFilter"/> as a bit mask, the first stop from
+    /// <see cref="BitOperations.TrailingZeroCount(ulong)"/>; the table's last vector overlaps the one before it
+    /// (unless the length is a multiple of the width) and its lanes already counted are masked off.
+    /// </summary>
+    /// <typeparam name="TVector">Vector128, Vector256 or Vector512 of ulong (see <see cref="WordVector"/>).</typeparam>
+    /// <typeparam name="TFilter">Where to stop.</typeparam>
+    /// <remarks>The overlapping vector writes its already-written lanes again with the same words: an output read
+    /// back as an input gives the same output (the sticky bits are kept, the rest comes from the PTE).</remarks>
+    /// <inheritdoc cref="Scan(ReadOnlySpan{ulong}, Span{ulong}, ulong, ulong, bool)"/>
     [SkipLocalsInit]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static int Scan512(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+    // Compiled alone and fully optimized at once: one-shot CLI runs must not scan with tier-0 vector code, and a caller
+    // that inlined it ran out of inlining budget and called the vector helpers instead (bench Hmm/WalkerBenchmarks.Scan).
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static int ScanVector<TVector, TFilter>(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+        where TVector : struct
+        where TFilter : struct, IPteFilter =>
+        store // one inlined copy of the loop per value, so that the loop tests no flag (bench Hmm/WalkerBenchmarks.Scan)
+            ? ScanVectorLoop<TVector, TFilter>(ptes, pfns, defaultFlags, mask, store: true)
+            : ScanVectorLoop<TVector, TFilter>(ptes, pfns, defaultFlags, mask, store: false);
+
+    /// <summary>The body of <see cref="ScanVector{TVector, TFilter}"/>, inlined with <paramref name="store"/> constant.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int ScanVectorLoop<TVector, TFilter>(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+        where TVector : struct
+        where TFilter : struct, IPteFilter
     {
+        nuint width = (nuint)WordVector.Count<TVector>();
+        Debug.Assert((nuint)ptes.Length >= width && pfns.Length == ptes.Length, "one vector at least, one HMM word per PTE");
         ref ulong pr = ref MemoryMarshal.GetReference(ptes);
         ref ulong fr = ref MemoryMarshal.GetReference(pfns);
-        Vector512<ulong> vMask = Vector512.Create(mask);
-        Vector512<ulong> vDefault = Vector512.Create(defaultFlags);
-        Vector512<ulong> vInOut = Vector512.Create(HmmPfn.InOutFlags);
-        Vector512<ulong> vWrite = Vector512.Create(HmmPfn.Write);
-        Vector512<ulong> vPfnLow = Vector512.Create(Pte.MaxPfn);
-        Vector512<ulong> vPresentSpecial = Vector512.Create(Present | Special);
-        Vector512<ulong> vPresent = Vector512.Create(Present);
-        nuint n = (nuint)ptes.Length;
+        TVector vMask = WordVector.Create<TVector>(mask);
+        TVector vDefault = WordVector.Create<TVector>(defaultFlags);
+        ulong lanes = ulong.MaxValue >> (64 - (int)width);
+        nuint last = (nuint)ptes.Length - width;
         nuint i = 0;
-        // Two vectors per step: one branch for 16 entries (see bench Hmm/WalkerBenchmarks.Scan, Vector512 job).
-        for (; i + (2 * (nuint)Vector512<ulong>.Count) <= n; i += 2 * (nuint)Vector512<ulong>.Count)
+        for (; i < last; i += width)
         {
-            Vector512<ulong> p0 = Vector512.LoadUnsafe(ref pr, i);
-            Vector512<ulong> p1 = Vector512.LoadUnsafe(ref pr, i + (nuint)Vector512<ulong>.Count);
-            Vector512<ulong> in0 = Vector512.LoadUnsafe(ref fr, i);
-            Vector512<ulong> in1 = Vector512.LoadUnsafe(ref fr, i + (nuint)Vector512<ulong>.Count);
-            Vector512<ulong> req0 = (in0 & vMask) | vDefault;
-            Vector512<ulong> req1 = (in1 & vMask) | vDefault;
-            Vector512<ulong> present0 = Vector512.ShiftLeft(p0, 63);
-            Vector512<ulong> present1 = Vector512.ShiftLeft(p1, 63);
-            Vector512<ulong> need0 = req0 & ~(present0 & (~Vector512.ShiftLeft(req0, 1) | Vector512.ShiftLeft(p0, 62)));
-            Vector512<ulong> need1 = req1 & ~(present1 & (~Vector512.ShiftLeft(req1, 1) | Vector512.ShiftLeft(p1, 62)));
-            Vector512<ulong> slow0 = ~Vector512.Equals(p0, Vector512<ulong>.Zero) & ~Vector512.Equals(p0 & vPresentSpecial, vPresent) & ~ZeroPage(p0);
-            Vector512<ulong> slow1 = ~Vector512.Equals(p1, Vector512<ulong>.Zero) & ~Vector512.Equals(p1 & vPresentSpecial, vPresent) & ~ZeroPage(p1);
-            ulong stop = (need0 | slow0).ExtractMostSignificantBits() | ((need1 | slow1).ExtractMostSignificantBits() << Vector512<ulong>.Count);
+            ulong stop = Step<TVector, TFilter>(ref pr, ref fr, i, vMask, vDefault, lanes, store);
             if (stop != 0)
             {
                 return FinishPartial(ptes, pfns, (int)i, BitOperations.TrailingZeroCount(stop), store);
             }
-
-            if (store)
-            {
-                ((in0 & vInOut) | present0 | (Vector512.ShiftLeft(p0, 61) & vWrite) | (Vector512.ShiftRightLogical(p0, Pte.PfnShift) & vPfnLow)).StoreUnsafe(ref fr, i);
-                ((in1 & vInOut) | present1 | (Vector512.ShiftLeft(p1, 61) & vWrite) | (Vector512.ShiftRightLogical(p1, Pte.PfnShift) & vPfnLow)).StoreUnsafe(ref fr, i + (nuint)Vector512<ulong>.Count);
-            }
         }
 
-        for (; i + (nuint)Vector512<ulong>.Count <= n; i += (nuint)Vector512<ulong>.Count)
-        {
-            Vector512<ulong> p = Vector512.LoadUnsafe(ref pr, i);
-            Vector512<ulong> input = Vector512.LoadUnsafe(ref fr, i);
-
-            // Decisions live in bit 63 of each lane: PTE bit 0 (present) and bit 1 (writable) are shifted there,
-            // as are the request's REQ_FAULT (already bit 63) and REQ_WRITE (bit 62).
-            Vector512<ulong> req = (input & vMask) | vDefault;
-            Vector512<ulong> present = Vector512.ShiftLeft(p, 63);
-            Vector512<ulong> writable = Vector512.ShiftLeft(p, 62);
-            Vector512<ulong> need = req & ~(present & (~Vector512.ShiftLeft(req, 1) | writable));
-
-            // Slow lanes: not empty and not "present without special" (the zero page goes to the slow path too
-            // when special; see Output for the fast-path encoding).
-            Vector512<ulong> slow = ~Vector512.Equals(p, Vector512<ulong>.Zero) & ~Vector512.Equals(p & vPresentSpecial, vPresent) & ~ZeroPage(p);
-            ulong stop = (need | slow).ExtractMostSignificantBits();
-            if (stop != 0)
-            {
-                return FinishPartial(ptes, pfns, (int)i, BitOperations.TrailingZeroCount(stop), store);
-            }
-
-            if (store)
-            {
-                // VALID = PTE bit 0 moved to 63, WRITE = PTE bit 1 moved to 62, pfn = bits 51..12 moved to 39..0.
-                Vector512<ulong> output = (input & vInOut) | present | (Vector512.ShiftLeft(p, 61) & vWrite) | (Vector512.ShiftRightLogical(p, Pte.PfnShift) & vPfnLow);
-                output.StoreUnsafe(ref fr, i);
-            }
-        }
-
-        return (int)i + ScanScalar(ptes[(int)i..], pfns[(int)i..], defaultFlags, mask, store);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector512<ulong> ZeroPage(Vector512<ulong> p) => Vector512.Equals(p & ~(Vector512.Create(Pte.AccessedBit | Pte.DirtyBit | Pte.UffdWpBit | Pte.SoftDirtyBit)), Vector512.Create(Pte.Special(PhysicalMemory.ZeroPfn).Value));
+        // The last vector overlaps the one before unless the length is a multiple of the width: its lanes below
+        // i - last were counted already.
+        lanes &= lanes << (int)(i - last);
+        ulong rest = Step<TVector, TFilter>(ref pr, ref fr, last, vMask, vDefault, lanes, store);
+        return rest == 0 ? ptes.Length : FinishPartial(ptes, pfns, (int)last, BitOperations.TrailingZeroCount(rest), store);
     }
 
-    /// <summary>The Vector256 path: 4 PTEs per step.</summary>
-    [SkipLocalsInit]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static int Scan256(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+    /// <summary>One vector at <paramref name="i"/>: the lanes among <paramref name="lanes"/> where the scan stops, and
+    /// when there are none and <paramref name="store"/>, the vector's outputs stored.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Step<TVector, TFilter>(ref ulong ptes, ref ulong pfns, nuint i, TVector mask, TVector defaultFlags, ulong lanes, bool store)
+        where TVector : struct
+        where TFilter : struct, IPteFilter
     {
-        ref ulong pr = ref MemoryMarshal.GetReference(ptes);
-        ref ulong fr = ref MemoryMarshal.GetReference(pfns);
-        Vector256<ulong> vMask = Vector256.Create(mask);
-        Vector256<ulong> vDefault = Vector256.Create(defaultFlags);
-        Vector256<ulong> vInOut = Vector256.Create(HmmPfn.InOutFlags);
-        Vector256<ulong> vWrite = Vector256.Create(HmmPfn.Write);
-        Vector256<ulong> vPfnLow = Vector256.Create(Pte.MaxPfn);
-        Vector256<ulong> vPresentSpecial = Vector256.Create(Present | Special);
-        Vector256<ulong> vPresent = Vector256.Create(Present);
-        nuint n = (nuint)ptes.Length;
-        nuint i = 0;
-        for (; i + (nuint)Vector256<ulong>.Count <= n; i += (nuint)Vector256<ulong>.Count)
+        TVector p = WordVector.LoadUnsafe<TVector>(in ptes, i);
+        TVector input = store || TFilter.UsesRequests ? WordVector.LoadUnsafe<TVector>(in pfns, i) : default;
+        TVector request = TFilter.UsesRequests ? WordVector.Or(WordVector.And(input, mask), defaultFlags) : default;
+        ulong stop = TFilter.Matches(p, request) & lanes;
+        if (stop == 0 && store)
         {
-            Vector256<ulong> p = Vector256.LoadUnsafe(ref pr, i);
-            Vector256<ulong> input = Vector256.LoadUnsafe(ref fr, i);
-
-            // Decisions live in bit 63 of each lane: PTE bit 0 (present) and bit 1 (writable) are shifted there,
-            // as are the request's REQ_FAULT (already bit 63) and REQ_WRITE (bit 62).
-            Vector256<ulong> req = (input & vMask) | vDefault;
-            Vector256<ulong> present = Vector256.ShiftLeft(p, 63);
-            Vector256<ulong> writable = Vector256.ShiftLeft(p, 62);
-            Vector256<ulong> need = req & ~(present & (~Vector256.ShiftLeft(req, 1) | writable));
-
-            // Slow lanes: not empty and not "present without special" (the zero page goes to the slow path too
-            // when special; see Output for the fast-path encoding).
-            Vector256<ulong> slow = ~Vector256.Equals(p, Vector256<ulong>.Zero) & ~Vector256.Equals(p & vPresentSpecial, vPresent) & ~ZeroPage(p);
-            ulong stop = (need | slow).ExtractMostSignificantBits();
-            if (stop != 0)
-            {
-                return FinishPartial(ptes, pfns, (int)i, BitOperations.TrailingZeroCount(stop), store);
-            }
-
-            if (store)
-            {
-                // VALID = PTE bit 0 moved to 63, WRITE = PTE bit 1 moved to 62, pfn = bits 51..12 moved to 39..0.
-                Vector256<ulong> output = (input & vInOut) | present | (Vector256.ShiftLeft(p, 61) & vWrite) | (Vector256.ShiftRightLogical(p, Pte.PfnShift) & vPfnLow);
-                output.StoreUnsafe(ref fr, i);
-            }
+            WordVector.StoreUnsafe(Output(p, input), ref pfns, i);
         }
 
-        return (int)i + ScanScalar(ptes[(int)i..], pfns[(int)i..], defaultFlags, mask, store);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<ulong> ZeroPage(Vector256<ulong> p) => Vector256.Equals(p & ~(Vector256.Create(Pte.AccessedBit | Pte.DirtyBit | Pte.UffdWpBit | Pte.SoftDirtyBit)), Vector256.Create(Pte.Special(PhysicalMemory.ZeroPfn).Value));
+        return stop;
     }
 
-    /// <summary>The Vector128 path: 2 PTEs per step.</summary>
-    [SkipLocalsInit]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static int Scan128(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store)
+    /// <summary><see cref="Output(ulong, ulong)"/> lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVector Output<TVector>(TVector ptes, TVector inputs)
+        where TVector : struct
     {
-        ref ulong pr = ref MemoryMarshal.GetReference(ptes);
-        ref ulong fr = ref MemoryMarshal.GetReference(pfns);
-        Vector128<ulong> vMask = Vector128.Create(mask);
-        Vector128<ulong> vDefault = Vector128.Create(defaultFlags);
-        Vector128<ulong> vInOut = Vector128.Create(HmmPfn.InOutFlags);
-        Vector128<ulong> vWrite = Vector128.Create(HmmPfn.Write);
-        Vector128<ulong> vPfnLow = Vector128.Create(Pte.MaxPfn);
-        Vector128<ulong> vPresentSpecial = Vector128.Create(Present | Special);
-        Vector128<ulong> vPresent = Vector128.Create(Present);
-        nuint n = (nuint)ptes.Length;
-        nuint i = 0;
-        for (; i + (nuint)Vector128<ulong>.Count <= n; i += (nuint)Vector128<ulong>.Count)
-        {
-            Vector128<ulong> p = Vector128.LoadUnsafe(ref pr, i);
-            Vector128<ulong> input = Vector128.LoadUnsafe(ref fr, i);
-
-            // Decisions live in bit 63 of each lane: PTE bit 0 (present) and bit 1 (writable) are shifted there,
-            // as are the request's REQ_FAULT (already bit 63) and REQ_WRITE (bit 62).
-            Vector128<ulong> req = (input & vMask) | vDefault;
-            Vector128<ulong> present = Vector128.ShiftLeft(p, 63);
-            Vector128<ulong> writable = Vector128.ShiftLeft(p, 62);
-            Vector128<ulong> need = req & ~(present & (~Vector128.ShiftLeft(req, 1) | writable));
-
-            // Slow lanes: not empty and not "present without special" (the zero page goes to the slow path too
-            // when special; see Output for the fast-path encoding).
-            Vector128<ulong> slow = ~Vector128.Equals(p, Vector128<ulong>.Zero) & ~Vector128.Equals(p & vPresentSpecial, vPresent) & ~ZeroPage(p);
-            ulong stop = (need | slow).ExtractMostSignificantBits();
-            if (stop != 0)
-            {
-                return FinishPartial(ptes, pfns, (int)i, BitOperations.TrailingZeroCount(stop), store);
-            }
-
-            if (store)
-            {
-                // VALID = PTE bit 0 moved to 63, WRITE = PTE bit 1 moved to 62, pfn = bits 51..12 moved to 39..0.
-                Vector128<ulong> output = (input & vInOut) | present | (Vector128.ShiftLeft(p, 61) & vWrite) | (Vector128.ShiftRightLogical(p, Pte.PfnShift) & vPfnLow);
-                output.StoreUnsafe(ref fr, i);
-            }
-        }
-
-        return (int)i + ScanScalar(ptes[(int)i..], pfns[(int)i..], defaultFlags, mask, store);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector128<ulong> ZeroPage(Vector128<ulong> p) => Vector128.Equals(p & ~(Vector128.Create(Pte.AccessedBit | Pte.DirtyBit | Pte.UffdWpBit | Pte.SoftDirtyBit)), Vector128.Create(Pte.Special(PhysicalMemory.ZeroPfn).Value));
+        // VALID is the present bit and WRITE the write bit: an empty entry has neither, a plain page is present.
+        TVector flags = WordVector.Or(Pte.MoveBit(ptes, Pte.PresentShift, HmmPfn.ValidShift), Pte.MoveBit(ptes, Pte.WriteShift, HmmPfn.WriteShift));
+        return WordVector.Or(WordVector.Or(WordVector.And(inputs, WordVector.Create<TVector>(HmmPfn.InOutFlags)), flags), Pte.Pfns(ptes));
     }
 
     /// <summary>Stores the outputs of lanes [0, k) of the vector at <paramref name="start"/>, which did not stop.</summary>

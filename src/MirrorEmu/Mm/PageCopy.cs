@@ -10,14 +10,12 @@ public static class PageCopy
 {
     /// <summary>
     /// Copies of at least this many pages in one call stream their stores (<see cref="CopyToFrame"/>
-    /// with <c>streaming</c>); smaller ones use ordinary stores. Measured here (bench
-    /// Hmm/PolicyBenchmarks over 65,536 pages): streaming took RangeEvent from 2.29x to 0.96x and Batched64
-    /// from 2.46x to 1.2–2.1x regular populate. On 4,096-page ranges (bench Uffd/UffdRoundTripBenchmarks)
-    /// ordinary stores made 64-page blocks 1.6–2x slower than streaming (359–461 against 216–226 ns per
-    /// page), and single pages 25 % faster, so single pages never stream. A streaming copy of a non-zero
-    /// page costs 152–155 ns on this machine, of a zero page 92–108 (bench Mm/PageStoreBenchmarks), so
-    /// a COPY of the monitor's bytes costs more than populate's clear. glibc's memcpy makes the same
-    /// choice by size.
+    /// with <c>streaming</c>); smaller ones use ordinary stores. The evidence, with its figures in the README's
+    /// benchmark section: on 65,536-page ranges streaming made RangeEvent and Batched64 much cheaper against regular
+    /// populate (bench Hmm/PolicyBenchmarks); on 4,096-page ranges ordinary stores made 64-page blocks slower than
+    /// streaming and single pages faster (bench Uffd/UffdRoundTripBenchmarks), so single pages never stream; a copy
+    /// of a non-zero page costs more than of a zero page and than populate's clear (bench Mm/PageStoreBenchmarks).
+    /// glibc's memcpy makes the same choice by size.
     /// </summary>
     public const int StreamingThresholdPages = 64;
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
 
@@ -43,10 +44,14 @@ public enum SwapType : byte
 /// </remarks>
 public readonly struct Pte : IEquatable<Pte>
 {
+    /// <summary>Bit position of <see cref="PresentBit"/>.</summary>
+    public const int PresentShift = 0;
     /// <summary>Present: the CPU may read through this entry.</summary>
-    public const ulong PresentBit = 1UL << 0;
+    public const ulong PresentBit = 1UL << PresentShift;
+    /// <summary>Bit position of <see cref="WriteBit"/>.</summary>
+    public const int WriteShift = 1;
     /// <summary>Writable.</summary>
-    public const ulong WriteBit = 1UL << 1;
+    public const ulong WriteBit = 1UL << WriteShift;
     /// <summary>User-accessible (always set on user mappings).</summary>
     public const ulong UserBit = 1UL << 2;
     /// <summary>Accessed.</summary>
@@ -74,6 +79,15 @@ public readonly struct Pte : IEquatable<Pte>
     public const ulong MaxPfn = (1UL << PfnBits) - 1;
     /// <summary>Mask of the pfn field in place.</summary>
     public const ulong PfnMask = MaxPfn << PfnShift;
+
+    /// <summary>
+    /// The bits that identify the zero page's entry: present, special, and the pfn field. hmm_vma_handle_pte
+    /// (mm/hmm.c) reports a special entry as a plain page when <c>is_zero_pfn(pte_pfn(pte))</c>, which looks at
+    /// the pfn only, so write, NX, huge, soft-dirty and the other bits do not matter.
+    /// </summary>
+    public const ulong ZeroPageMask = PresentBit | SpecialBit | PfnMask;
+    /// <summary>The value of <see cref="ZeroPageMask"/>'s bits in an entry of the zero page.</summary>
+    public const ulong ZeroPageBits = PresentBit | SpecialBit | (PhysicalMemory.ZeroPfn << PfnShift);
 
     /// <summary>Bit position of the swap type of a non-present entry.</summary>
     public const int SwapTypeShift = 1;
@@ -193,6 +207,13 @@ public readonly struct Pte : IEquatable<Pte>
         get => (_value & SpecialBit) != 0;
     }
 
+    /// <summary>A present special entry of the zero page (pte_special and is_zero_pfn), whatever its other bits.</summary>
+    public bool IsZeroPage
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (_value & ZeroPageMask) == ZeroPageBits;
+    }
+
     /// <summary>userfaultfd write-protected.</summary>
     public bool IsUffdWp
     {
@@ -205,6 +226,31 @@ public readonly struct Pte : IEquatable<Pte>
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get => (_value & PfnMask) >> PfnShift;
+    }
+
+    /// <summary><see cref="Pfn"/> of every lane of a vector of raw entries (for width-generic loops over a leaf table).</summary>
+    /// <typeparam name="TVector">Vector128, Vector256 or Vector512 of ulong (see <see cref="WordVector"/>).</typeparam>
+    /// <param name="entries">Raw PTE words.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static TVector Pfns<TVector>(TVector entries)
+        where TVector : struct =>
+        WordVector.ShiftRightLogical(WordVector.And(entries, WordVector.Create<TVector>(PfnMask)), PfnShift);
+
+    /// <summary>
+    /// Every lane of a vector of raw entries with one of its flag bits moved to another word's bit position and the
+    /// other bits cleared: how a width-generic loop turns PTE flags into the flags of another format (present into
+    /// HMM_PFN_VALID, write into HMM_PFN_WRITE) without shifting PTE bits itself.
+    /// </summary>
+    /// <typeparam name="TVector">Vector128, Vector256 or Vector512 of ulong (see <see cref="WordVector"/>).</typeparam>
+    /// <param name="entries">Raw PTE words.</param>
+    /// <param name="bitShift">The flag's position: <see cref="PresentShift"/> or <see cref="WriteShift"/>.</param>
+    /// <param name="toShift">Where it goes, at or above <paramref name="bitShift"/>.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static TVector MoveBit<TVector>(TVector entries, int bitShift, int toShift)
+        where TVector : struct
+    {
+        Debug.Assert(bitShift is PresentShift or WriteShift && toShift >= bitShift, "a flag bit, moved up");
+        return WordVector.ShiftLeft(WordVector.And(entries, WordVector.Create<TVector>(1UL << bitShift)), toShift - bitShift);
     }
 
     /// <summary>The swap type of a non-present, non-empty entry; <see cref="SwapType.None"/> otherwise.</summary>

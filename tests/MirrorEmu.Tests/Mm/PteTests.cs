@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using MirrorEmu.Mm;
 
 namespace MirrorEmu.Tests.Mm;
@@ -69,5 +70,33 @@ public class PteTests
         Assert.Equal(5, PageGeometry.Index(va, 2));
         Assert.Equal(7, PageGeometry.Index(va, 1));
         Assert.Equal(11, PageGeometry.Index(va, 0));
+    }
+
+    [Fact]
+    public void IsZeroPageAsksForPresentSpecialAndTheZeroPfnOnly()
+    {
+        Pte z = Pte.Special(PhysicalMemory.ZeroPfn);
+        Assert.True(z.IsZeroPage);
+        Assert.True(new Pte(z.Value | Pte.WriteBit | Pte.NxBit | Pte.HugeBit | Pte.SoftDirtyBit | Pte.UffdWpBit).IsZeroPage, "is_zero_pfn looks at the pfn only");
+        Assert.False(Pte.Special(7).IsZeroPage, "a special entry of another pfn");
+        Assert.False(Pte.Present(PhysicalMemory.ZeroPfn, writable: false).IsZeroPage, "not special");
+        Assert.False(z.WithProtNone().IsZeroPage, "not present");
+    }
+
+    [Fact]
+    public void VectorAccessorsMatchTheScalarOnes()
+    {
+        ulong[] words = [0, Pte.Present(0x1234, true).Value, Pte.Present(Pte.MaxPfn, false).Value, Pte.Special(9).Value | Pte.NxBit, ulong.MaxValue, Pte.SwapEntry(SwapType.Swap, 77).Value, 1, 2];
+        Vector512<ulong> v = Vector512.Create(words);
+        Vector512<ulong> pfns = Pte.Pfns(v);
+        Vector512<ulong> present = Pte.MoveBit(v, Pte.PresentShift, 63);
+        Vector512<ulong> write = Pte.MoveBit(v, Pte.WriteShift, 62);
+        for (int i = 0; i < words.Length; i++)
+        {
+            var p = new Pte(words[i]);
+            Assert.Equal(p.Pfn, pfns[i]);
+            Assert.Equal(p.IsPresent ? 1UL << 63 : 0, present[i]);
+            Assert.Equal(p.IsWritable ? 1UL << 62 : 0, write[i]);
+        }
     }
 }
