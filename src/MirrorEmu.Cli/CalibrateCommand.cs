@@ -70,7 +70,8 @@ internal static class CalibrateCommand
         }
 
         IAnsiConsole console = CliConsole.Results(context);
-        var measured = new Table().Border(TableBorder.Rounded).Title("measured (ns per page)");
+        o.WriteLine("measured, ns per page over the rounds:");
+        var measured = new Table().Border(TableBorder.Rounded);
         foreach (string h in new[] { "mechanism", "pages/event", "median", "p10–p90" })
         {
             measured.AddColumn(new TableColumn(h).RightAligned().NoWrap());
@@ -84,7 +85,8 @@ internal static class CalibrateCommand
         console.Write(measured);
         CalibrationModel f = report.Model;
         o.WriteLine($"model, fitted on populate and the 1-page userfaultfd measurement only: populate {f.Populate.PerEventNs.ToString("F0", s_inv)} ns/call + {f.Populate.PerPageNs.ToString("F0", s_inv)} ns/page; first touch {f.FirstTouch.PerEventNs.ToString("F0", s_inv)} ns/fault + {f.FirstTouch.PerPageNs.ToString("F0", s_inv)} ns/page; userfaultfd {f.UffdRoundTripNs.ToString("F0", s_inv)} ns/round trip + {f.UffdCopyPerPageNs.ToString("F0", s_inv)} ns/page copied (UFFDIO_COPY taken to cost populate's per-page work)");
-        var heldOut = new Table().Border(TableBorder.Rounded).Title($"held out: the model's prediction of userfaultfd at 8, 64 and 512 pages per event (goal ±{CalibrationReport.GoalPercent.ToString("F0", s_inv)} %)");
+        o.WriteLine($"held out: the model's predictions of userfaultfd at 8, 64 and 512 pages per event, which it was not fitted on (goal ±{CalibrationReport.GoalPercent.ToString("F0", s_inv)} %):");
+        var heldOut = new Table().Border(TableBorder.Rounded);
         foreach (string h in new[] { "pages/event", "measured ns/page", "predicted ns/page", "error", "within goal" })
         {
             heldOut.AddColumn(new TableColumn(h).RightAligned().NoWrap());

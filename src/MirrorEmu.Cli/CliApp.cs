@@ -133,6 +133,7 @@ public static class CliApp
 
         root.Subcommands.Add(CompareCommand.Create(context));
         root.Subcommands.Add(CalibrateCommand.Create(context));
+        root.Subcommands.Add(RunCommand.Create(context));
         root.Subcommands.Add(DevicesCommand.Create(context));
         root.Subcommands.Add(InfoCommand.Create(context));
         root.Subcommands.Add(FootprintCommand.Create(context));

@@ -121,8 +121,8 @@ internal sealed class CompareView(CliContext context, ComparisonOptions options,
 
     private void KernelTable(CompareReport report)
     {
-        var table = new Table().Border(TableBorder.Rounded)
-            .Title($"the real kernel (mirroremu calibrate, {calibration!.CreatedUtc.ToString("yyyy-MM-dd HH:mm", s_inv)} UTC, kernel {calibration.Machine.KernelVersion}, load {calibration.Machine.Load.OneMinute?.ToString("F2", s_inv) ?? "unknown"})");
+        context.Out.WriteLine($"the real kernel, measured by mirroremu calibrate ({calibration!.CreatedUtc.ToString("yyyy-MM-dd HH:mm", s_inv)} UTC, kernel {calibration.Machine.KernelVersion}, load {calibration.Machine.Load.OneMinute?.ToString("F2", s_inv) ?? "unknown"} on {calibration.Machine.Cores} cores), beside the model's figures for it:");
+        var table = new Table().Border(TableBorder.Rounded);
         foreach (string h in new[] { "kernel", "pages/event", "ns/page (measured)", "p10–p90", "µs/page (modeled)", "vs populate (measured)", "vs populate (modeled)" })
         {
             table.AddColumn(new TableColumn(h).RightAligned().NoWrap());

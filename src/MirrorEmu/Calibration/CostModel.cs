@@ -26,15 +26,16 @@ public sealed record CostModel(MechanismCost Populate, MechanismCost FirstTouch,
     public const string DefaultsLabel = "defaults";
 
     /// <summary>
-    /// The built-in constants: medians of <c>mirroremu calibrate</c> on the development machine (2 cores, AMD EPYC,
-    /// Linux 6.18, the host otherwise idle), used where no calibration file exists. They describe that machine, not this
-    /// one: run <c>mirroremu calibrate</c> for this one's.
+    /// The built-in constants: the fit of <c>mirroremu calibrate</c> (21 rounds of 4,096 pages) on the development
+    /// machine, a 2-core AMD EPYC virtual machine under Linux 6.18 shared with other builds (load 10 during the run),
+    /// used where no calibration file exists. They describe that machine, not this one: run <c>mirroremu calibrate</c>
+    /// for this one's.
     /// </summary>
     public static CostModel Defaults { get; } = new(
-        Populate: new MechanismCost(PerEventNs: 1_100, PerPageNs: 330),
-        FirstTouch: new MechanismCost(PerEventNs: 420, PerPageNs: 330),
-        UffdRoundTripNs: 7_800,
-        UffdCopyPerPageNs: 330,
+        Populate: new MechanismCost(PerEventNs: 570, PerPageNs: 1_230),
+        FirstTouch: new MechanismCost(PerEventNs: 200, PerPageNs: 1_230),
+        UffdRoundTripNs: 9_700,
+        UffdCopyPerPageNs: 1_230,
         Source: DefaultsLabel);
 
     /// <summary>True for the built-in constants.</summary>
@@ -61,8 +62,8 @@ public sealed record CostModel(MechanismCost Populate, MechanismCost FirstTouch,
     /// <summary>Modeled nanoseconds per page of a CPU's first touch.</summary>
     public double PredictFirstTouchNsPerPage() => FirstTouch.PerEventNs + FirstTouch.PerPageNs;
 
-    /// <summary>One line naming the constants: "populate 1100 ns/call + 330 ns/page; ... (defaults)".</summary>
+    /// <summary>One line naming the constants: "populate 570 ns/call + 1230 ns/page; …" (the source is not named).</summary>
     public string Describe() => string.Create(
         CultureInfo.InvariantCulture,
-        $"populate {Populate.PerEventNs:F0} ns/call + {Populate.PerPageNs:F0} ns/page; first touch {FirstTouch.PerEventNs:F0} ns/fault + {FirstTouch.PerPageNs:F0} ns/page; userfaultfd {UffdRoundTripNs:F0} ns/round trip + {UffdCopyPerPageNs:F0} ns/page copied ({Source})");
+        $"populate {Populate.PerEventNs:F0} ns/call + {Populate.PerPageNs:F0} ns/page; first touch {FirstTouch.PerEventNs:F0} ns/fault + {FirstTouch.PerPageNs:F0} ns/page; userfaultfd {UffdRoundTripNs:F0} ns/round trip + {UffdCopyPerPageNs:F0} ns/page copied");
 }

@@ -11,7 +11,7 @@ public sealed record KernelCalibrationOptions
     public int Pages { get; init; } = 4096;
 
     /// <summary>Rounds: each measurement once per round, in an order that rotates.</summary>
-    public int Rounds { get; init; } = 11;
+    public int Rounds { get; init; } = 21;
 
     /// <summary>Says why userfaultfd cannot be used here, or null when it can. Null means the real probe
     /// (<see cref="KernelCalibration.WhyUnavailable"/>); a test passes one that refuses, as a host without permission does.</summary>

@@ -11,11 +11,11 @@ namespace MirrorEmu.Hmm;
 /// (<c>(input &amp; pfn_flags_mask) | default_flags</c>) needs a fault, and writes the output word of
 /// every entry before the first one that needs a fault or that the fast path does not handle.
 /// A scalar reference plus Vector128, Vector256 and Vector512 paths, chosen at run time; each vector
-/// path is tested against the scalar one on seeded random tables (DESIGN.md invariant 4).
+/// path is tested against the scalar one on seeded random tables (docs/design.md, invariant 4).
 /// </summary>
 /// <remarks>
 /// The fast path handles empty entries and present ones (the zero page included: it is reported as a
-/// normal read-only page, reference linux-hmm.md §1.3). It stops at protnone entries, swap-type
+/// normal read-only page, as mm/hmm.c hmm_vma_handle_pte does for is_zero_pfn). It stops at protnone entries, swap-type
 /// entries (swap, migration, device-private, device-exclusive, markers, poison) and special entries
 /// other than the zero page, which the walker then handles one by one (<see cref="Hmm"/>).
 /// Output of an empty entry: 0 plus the sticky bits; of a present one:

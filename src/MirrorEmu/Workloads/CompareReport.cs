@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using MirrorEmu.Calibration;
 using MirrorEmu.Telemetry;
 
@@ -99,6 +100,7 @@ public sealed record CompareReport
     }
 
     /// <summary>True when every run ended as its policy must (uffd-unsupported with -EFAULT, every other verified).</summary>
+    [JsonIgnore]
     public bool AsExpected => Runs.All(r => r.Policy == ComparePolicy.UffdUnsupported.Name()
         ? r.Error == Errno.Name(-Errno.EFAULT)
         : r.Error is null && r.Verified);

@@ -23,7 +23,8 @@ public sealed record CompareResult
     /// <summary>The machine's load when it ended.</summary>
     public HostLoad LoadAtEnd { get; init; }
 
-    /// <summary>Wall-clock time of the whole comparison, warm-up, setup and verification included.</summary>
+    /// <summary>Wall-clock time of the comparison, the pool's populate, the warm-up, setup and verification included (for a
+    /// sweep: this size's rounds, the first size also the pool and the warm-up).</summary>
     public TimeSpan Wall { get; init; }
 
     /// <summary>True when every row ended as its policy must (<see cref="PolicyResult.AsExpected"/>).</summary>

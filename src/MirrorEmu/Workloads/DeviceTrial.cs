@@ -92,7 +92,7 @@ public sealed class DeviceTrial : ICompareTrial
     /// <inheritdoc/>
     /// <remarks>Besides every byte, checks that the device maps each touched page to the very frame the CPU maps,
     /// writable.</remarks>
-    public string? Verify() => RangeCheck.Verify(Mm, Start, RangeExpectation.After(_items, Addend), _fill, (va, pfn) =>
+    public string? Verify() => RangeCheck.Verify(Mm, Start, RangeExpectation.After(_items, Addend), _fill, requireWritable: true, (va, pfn) =>
     {
         DevicePte pte = Device.Lookup(va);
         return pte.IsValid && pte.IsWritable && pte.Frame == pfn

@@ -8,8 +8,8 @@ namespace MirrorEmu.Workloads;
 /// <summary>
 /// Checks every byte of a range after a workload ran, without faulting anything: a snapshot of the CPU page table
 /// (hmm_range_fault with no fault requested, as dmirror's snapshot does) gives each present page's frame, and the frame
-/// must hold the fill byte everywhere but at the touched element, which must hold the fill word plus its hits. A touched
-/// page must be present and writable; a page no item touched must be absent or hold only the fill byte (a monitor may
+/// must hold the fill byte everywhere but at the touched element, which must hold the fill word plus what was added to
+/// it. A touched page must be present (and writable, unless the caller allows a write-protected one); a page no item touched must be absent or hold only the fill byte (a monitor may
 /// fill the whole block around a fault).
 /// </summary>
 public static class RangeCheck
@@ -23,10 +23,12 @@ public static class RangeCheck
     /// <param name="start">Page-aligned start of the range.</param>
     /// <param name="expected">What each page must hold.</param>
     /// <param name="fill">The byte every page was filled with before the items ran (0 for a regular VMA).</param>
+    /// <param name="requireWritable">Whether a touched page must be mapped writable (after a fork it may be write-protected
+    /// until the next write, with the right bytes).</param>
     /// <param name="touchedPage">Called for each touched page with its address and the CPU's pfn; returns a mismatch in
     /// words or null (a device checks that it maps the same frame); may be null.</param>
     /// <returns>Null when every byte is as expected, else the first mismatch.</returns>
-    public static string? Verify(AddressSpace mm, ulong start, RangeExpectation expected, byte fill, Func<ulong, ulong, string?>? touchedPage = null)
+    public static string? Verify(AddressSpace mm, ulong start, RangeExpectation expected, byte fill, bool requireWritable = true, Func<ulong, ulong, string?>? touchedPage = null)
     {
         ArgumentNullException.ThrowIfNull(mm);
         ArgumentNullException.ThrowIfNull(expected);
@@ -75,7 +77,7 @@ public static class RangeCheck
                     continue;
                 }
 
-                if (!pfn.IsWritable)
+                if (requireWritable && !pfn.IsWritable)
                 {
                     return $"page 0x{va:X16} was written but is mapped read-only";
                 }
