@@ -43,7 +43,7 @@ internal static class CompareCommand
         var launcher = CliOptions.OneOf("--launcher", "What runs the device's kernels.", "direct", "direct", "cpu", "cuda", "opencl", "auto");
         var monitorBatch = CliOptions.Int("--monitor-batch", "Pages the monitor resolves per event under uffd-batched (a power of two, 1 to 512).", d.MonitorBatch, 1, 512);
         var faultBatch = CliOptions.Int("--fault-batch", "Fault-buffer entries the driver services per batch (UVM: 256).", d.FaultBatch, 1, 65_536);
-        var replay = CliOptions.OneOf("--replay", "When the driver replays faulted work items (UVM's policies).", "once", "once", "batch-flush", "batch", "block");
+        var replay = CliOptions.OneOf("--replay", "When the driver replays faulted work items (UVM's policies).", "once", [.. ReplayPolicies.Names]);
         var seed = CliOptions.Int("--seed", "Seeds the workload: the random order, the zipf and sparse draws, each page's element.", d.Seed, 0, int.MaxValue);
         var fill = CliOptions.Int("--fill-byte", "The byte the userfaultfd monitor fills pages with (0x5A).", d.FillByte, 0, 255);
         var repeat = CliOptions.Int("--repeat", "Measured rounds (default: as many as fit about 10 s, at least 3).", 0, 1, ComparisonOptions.MaxRounds);
@@ -83,7 +83,7 @@ internal static class CompareCommand
                 Launcher = Enum.Parse<LauncherKind>(r.GetValue(launcher)!, ignoreCase: true),
                 MonitorBatch = r.GetValue(monitorBatch),
                 FaultBatch = r.GetValue(faultBatch),
-                Replay = ParseReplay(r.GetValue(replay)!),
+                Replay = ReplayPolicies.TryParse(r.GetValue(replay)!, out ReplayPolicy rp) ? rp : d.Replay,
                 Seed = r.GetValue(seed),
                 FillByte = (byte)r.GetValue(fill),
                 Repeat = CliOptions.Given(r, repeat) ? r.GetValue(repeat) : null,
@@ -221,14 +221,6 @@ internal static class CompareCommand
 
         return list;
     }
-
-    private static ReplayPolicy ParseReplay(string name) => name switch
-    {
-        "batch-flush" => ReplayPolicy.BatchFlush,
-        "batch" => ReplayPolicy.Batch,
-        "block" => ReplayPolicy.Block,
-        _ => ReplayPolicy.Once,
-    };
 
     /// <summary>Parses "A..B" (k and M suffixes, powers of two, A ≤ B) into the powers of two from A to B.</summary>
     internal static IReadOnlyList<int> ParseSweep(string text)

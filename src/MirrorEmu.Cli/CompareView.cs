@@ -27,7 +27,7 @@ internal sealed class CompareView(CliContext context, ComparisonOptions options,
         if (options.Level == CompareLevel.Device)
         {
             o.WriteLine($"mirroremu compare: a device kernel (an atomic add per work item: a read and a write) faults {range}, workload {options.Workload}, seed {options.Seed}");
-            o.WriteLine($"device: {accelerator}; fault batches of {options.FaultBatch}, replay {CompareReportOptions.ReplayName(options.Replay)}; monitor: a page (uffd-single), {options.MonitorBatch}-page blocks (uffd-batched), the whole run (uffd-range); fill byte 0x{options.FillByte:X2}");
+            o.WriteLine($"device: {accelerator}; fault batches of {options.FaultBatch}, replay {ReplayPolicies.Name(options.Replay)}; monitor: a page (uffd-single), {options.MonitorBatch}-page blocks (uffd-batched), the whole run (uffd-range); fill byte 0x{options.FillByte:X2}");
         }
         else
         {

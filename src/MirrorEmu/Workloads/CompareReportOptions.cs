@@ -55,19 +55,11 @@ public sealed record CompareReportOptions
             Launcher = device ? o.Launcher.ToString().ToLowerInvariant() : null,
             MonitorBatch = o.MonitorBatch,
             FaultBatch = o.FaultBatch,
-            Replay = ReplayName(o.Replay),
+            Replay = ReplayPolicies.Name(o.Replay),
             Seed = o.Seed,
             FillByte = o.FillByte,
             Repeat = o.Repeat,
             Sweep = sweep,
         };
     }
-
-    /// <summary>The replay policy's CLI name: block, batch, batch-flush, once.</summary>
-    /// <param name="replay">The policy.</param>
-    public static string ReplayName(Device.ReplayPolicy replay) => replay switch
-    {
-        Device.ReplayPolicy.BatchFlush => "batch-flush",
-        _ => replay.ToString().ToLowerInvariant(),
-    };
 }

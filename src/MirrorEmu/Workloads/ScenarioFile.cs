@@ -88,6 +88,16 @@ public sealed record ScenarioFile
             return $"device.policy: '{Device.Policy}' is not one of uffd-unsupported, uffd-single, uffd-batched, uffd-range";
         }
 
+        if (!ReplayPolicies.TryParse(Device.Replay, out _))
+        {
+            return $"device.replay: '{Device.Replay}' is not one of {string.Join(", ", ReplayPolicies.Names)}";
+        }
+
+        if (Device.FaultBatch is < 1 or > 65_536)
+        {
+            return $"device.faultBatch: {Device.FaultBatch} must be between 1 and 65536";
+        }
+
         var names = new HashSet<string>();
         for (int i = 0; i < Mappings.Count; i++)
         {

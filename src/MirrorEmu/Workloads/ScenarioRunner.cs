@@ -97,13 +97,7 @@ public static class ScenarioRunner
                 {
                     UffdPolicy = policy.ToUffd() ?? Hmm.UffdFaultPolicy.SinglePage,
                     FaultBatchSize = scenario.Device.FaultBatch,
-                    ReplayPolicy = scenario.Device.Replay switch
-                    {
-                        "batch-flush" => ReplayPolicy.BatchFlush,
-                        "batch" => ReplayPolicy.Batch,
-                        "block" => ReplayPolicy.Block,
-                        _ => defaults.Replay,
-                    },
+                    ReplayPolicy = ReplayPolicies.TryParse(scenario.Device.Replay, out ReplayPolicy replay) ? replay : defaults.Replay,
                     Name = $"scenario {scenario.Name}",
                 });
             }
