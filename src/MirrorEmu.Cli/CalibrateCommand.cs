@@ -30,6 +30,7 @@ internal static class CalibrateCommand
         return command;
     }
 
+    /// <summary>Measures (or says why not), prints, and saves.</summary>
     private static int Run(CliContext context, string? output, int rounds, int pages, bool progress)
     {
         if (pages % 512 != 0)
@@ -59,6 +60,7 @@ internal static class CalibrateCommand
         return 0;
     }
 
+    /// <summary>Prints the measurements, the fitted model and the held-out checks.</summary>
     private static void Print(CliContext context, CalibrationReport report)
     {
         TextWriter o = context.Out;

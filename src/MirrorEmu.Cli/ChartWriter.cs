@@ -33,9 +33,11 @@ internal static class ChartWriter
             cancellation);
     }
 
+    /// <summary>The chart's title: what ran, where, and the load.</summary>
     private static string Title(CompareReport report) =>
         $"{report.Tool} compare: {(report.Options.Level == "device" ? $"device kernel ({report.Options.Launcher}), workload {report.Options.Workload}" : "hmm_range_fault driver loop")}, {report.Machine.Cores} cores, load {report.Machine.Load.OneMinute:F1}";
 
+    /// <summary>Bars of measured ns/page per policy, whiskers from p10 to p90.</summary>
     private static Plot Bars(CompareReport report)
     {
         var plot = new Plot();
@@ -71,6 +73,7 @@ internal static class ChartWriter
         return plot;
     }
 
+    /// <summary>A sweep's ns/page against pages on log-log axes, one line per policy.</summary>
     private static Plot LogLog(CompareReport report)
     {
         var plot = new Plot();
@@ -109,5 +112,6 @@ internal static class ChartWriter
         return plot;
     }
 
+    /// <summary>"1k", "64k", "1M".</summary>
     private static string PagesLabel(int pages) => pages >= 1 << 20 ? $"{pages >> 20}M" : pages >= 1 << 10 ? $"{pages >> 10}k" : $"{pages}";
 }

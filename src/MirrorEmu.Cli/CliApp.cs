@@ -123,6 +123,7 @@ public static class CliApp
         return $"{OneLine(errors[0].Message)} (see 'mirroremu {command.Name} --help')";
     }
 
+    /// <summary>The command tree.</summary>
     private static Command Build(CliContext context)
     {
         // A plain command named mirroremu rather than a RootCommand, which takes its name from the host executable

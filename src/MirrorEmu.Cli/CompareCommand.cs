@@ -93,6 +93,7 @@ internal static class CompareCommand
         return command;
     }
 
+    /// <summary>Checks the input, runs the comparison (or sweep), prints and writes the results; the exit code says whether every row ended as its policy must.</summary>
     private static int Run(CliContext context, ComparisonOptions options, string? sweepText, string? jsonPath, string? chartPath, bool progress, string? calibrationPath)
     {
         if (options.Validate() is { } invalid)
@@ -154,6 +155,7 @@ internal static class CompareCommand
         return compareReport.AsExpected ? 0 : CliApp.RunFailed;
     }
 
+    /// <summary>Writes a line to standard output unless it carries the JSON.</summary>
     private static void WriteIf(bool table, CliContext context, string line)
     {
         if (table)
@@ -187,11 +189,13 @@ internal static class CompareCommand
             : throw new CliUsageException($"calibration {error}");
     }
 
+    /// <summary>The launcher, or bad input naming why there is none here.</summary>
     private static DeviceLauncher CreateLauncher(LauncherKind kind) =>
         DeviceLauncher.TryCreate(kind, out DeviceLauncher? launcher, out string reason)
             ? launcher
             : throw new CliUsageException($"--launcher {kind.ToString().ToLowerInvariant()}: {reason}");
 
+    /// <summary>Parses --policies (comma-separated names, or all); an unknown name is a parse error.</summary>
     private static IReadOnlyList<ComparePolicy> ParsePolicies(string text, System.CommandLine.Parsing.ArgumentResult r)
     {
         if (string.Equals(text.Trim(), "all", StringComparison.OrdinalIgnoreCase))
@@ -247,6 +251,7 @@ internal static class CompareCommand
         return sizes;
     }
 
+    /// <summary>True for 1, 2, 4, ….</summary>
     private static bool IsPowerOfTwo(long v) => v > 0 && (v & (v - 1)) == 0;
 
     /// <summary>Refuses an output path that cannot be written or has the wrong extension, before anything runs.</summary>

@@ -109,6 +109,7 @@ internal sealed class CompareView(CliContext context, ComparisonOptions options,
         }
     }
 
+    /// <summary>The rounds measured: "12", or "3–99" across a sweep's sizes.</summary>
     private static string Rounds(IReadOnlyList<CompareResult> results)
     {
         int min = results.Min(r => r.Rounds);
@@ -116,9 +117,11 @@ internal sealed class CompareView(CliContext context, ComparisonOptions options,
         return min == max ? min.ToString(s_inv) : $"{min}–{max}";
     }
 
+    /// <summary>The warning line for a busy machine.</summary>
     private static string BusyWarning(HostLoad load) =>
         string.Create(s_inv, $"warning: the machine is busy (load {load.OneMinute:F2} on {load.Cores} cores, {load.FreeCores:F1} free): ratios that involve the userfaultfd hand-off (uffd-*) are not meaningful now");
 
+    /// <summary>The real kernel's rows from the calibration, measured and modeled.</summary>
     private void KernelTable(CompareReport report)
     {
         context.Out.WriteLine($"the real kernel, measured by mirroremu calibrate ({calibration!.CreatedUtc.ToString("yyyy-MM-dd HH:mm", s_inv)} UTC, kernel {calibration.Machine.KernelVersion}, load {calibration.Machine.Load.OneMinute?.ToString("F2", s_inv) ?? "unknown"} on {calibration.Machine.Cores} cores), beside the model's figures for it:");
@@ -178,10 +181,13 @@ internal sealed class CompareView(CliContext context, ComparisonOptions options,
         return c;
     }
 
+    /// <summary>A count with thousands separators.</summary>
     private static string N(long v) => v.ToString("N0", s_inv);
 
+    /// <summary>A ratio as "1.23x", or "-".</summary>
     private static string Ratio(double? r) => r is { } v && double.IsFinite(v) ? v.ToString("N2", s_inv) + "x" : "-";
 
+    /// <summary>Pages as KiB, MiB or GiB.</summary>
     private static string Size(long pages)
     {
         long bytes = pages << Mm.PageGeometry.PageShift;

@@ -19,6 +19,7 @@ internal static class DevicesCommand
         return command;
     }
 
+    /// <summary>Prints the accelerators, the launchers and the SIMD widths.</summary>
     private static int Run(CliContext context)
     {
         TextWriter o = context.Out;

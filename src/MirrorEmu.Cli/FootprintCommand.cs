@@ -17,6 +17,7 @@ internal static class FootprintCommand
         return footprint;
     }
 
+    /// <summary>Checks the sizes, measures and prints.</summary>
     private static int Run(TextWriter o, long mappingGib, long touchedPages)
     {
         if (touchedPages % 512 != 0 || touchedPages > mappingGib * 512 * 512)

@@ -16,6 +16,7 @@ internal static class InfoCommand
         return info;
     }
 
+    /// <summary>Prints the facts.</summary>
     private static int Run(TextWriter o)
     {
         o.WriteLine(CliApp.Tool);

@@ -21,6 +21,7 @@ internal static class RunCommand
         return command;
     }
 
+    /// <summary>Reads, checks and runs the scenario; prints a line per step and per check.</summary>
     private static int Run(CliContext context, string path)
     {
         string json;

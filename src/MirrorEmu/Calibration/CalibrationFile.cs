@@ -63,6 +63,7 @@ public static class CalibrationFile
         return true;
     }
 
+    /// <summary>The serializer message's first sentence, on one line.</summary>
     private static string FirstSentence(string message)
     {
         int dot = message.IndexOf(". ", StringComparison.Ordinal);

@@ -172,6 +172,7 @@ public static class KernelCalibration
         private readonly List<LinuxUffd> _contexts = [];
         private readonly List<(string Mechanism, int PerEvent, nint Start, LinuxUffd? Uffd)> _items = [];
 
+        /// <summary>Maps one range per measurement and opens a userfaultfd context (with its monitor) per block size.</summary>
         public Bench(int pages)
         {
             _pages = pages;
@@ -217,10 +218,8 @@ public static class KernelCalibration
                 }
             }
 
-            return _items.Select((it, i) => new CalibrationMeasurement(it.Mechanism, it.PerEvent, Round(Spread.Of(samples[i])), rounds)).ToList();
+            return _items.Select((it, i) => new CalibrationMeasurement(it.Mechanism, it.PerEvent, Spread.Of(samples[i]).Rounded(1), rounds)).ToList();
         }
-
-        private static Spread Round(Spread s) => new(Math.Round(s.Median, 1), Math.Round(s.P10, 1), Math.Round(s.P90, 1));
 
         /// <summary>Empties the item's range (untimed), then times one pass over it; nanoseconds.</summary>
         private double MeasureOnce((string Mechanism, int PerEvent, nint Start, LinuxUffd? Uffd) item)
@@ -265,6 +264,7 @@ public static class KernelCalibration
             return ns;
         }
 
+        /// <summary>Throws naming <paramref name="what"/> unless <paramref name="rc"/> is 0.</summary>
         private static void Check(int rc, string what)
         {
             if (rc != 0)
@@ -285,6 +285,7 @@ public static class KernelCalibration
             return start;
         }
 
+        /// <summary>Closes the contexts and unmaps the ranges.</summary>
         public void Dispose()
         {
             foreach (LinuxUffd uffd in _contexts)

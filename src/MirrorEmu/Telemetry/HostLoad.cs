@@ -53,6 +53,7 @@ public readonly record struct HostLoad(double OneMinute, double FiveMinutes, dou
         ? string.Create(CultureInfo.InvariantCulture, $"load {OneMinute:F2} {FiveMinutes:F2} {FifteenMinutes:F2} on {Cores} cores ({FreeCores:F1} free)")
         : $"load unknown on {Cores} cores";
 
+    /// <summary>The file's text, or null where it cannot be read.</summary>
     private static string? TryRead(string path)
     {
         try

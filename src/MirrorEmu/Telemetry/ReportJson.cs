@@ -10,6 +10,7 @@ public static class ReportJson
     /// <summary>The serializer options.</summary>
     public static JsonSerializerOptions Options { get; } = Create();
 
+    /// <summary>The options, read-only.</summary>
     private static JsonSerializerOptions Create()
     {
         var o = new JsonSerializerOptions

@@ -40,7 +40,7 @@ public readonly record struct Spread(double Median, double P10, double P90)
         return sorted[lo] + ((h - lo) * (sorted[hi] - sorted[lo]));
     }
 
-    /// <summary>This spread with every figure multiplied by <paramref name="factor"/> (a change of unit).</summary>
-    /// <param name="factor">The factor.</param>
-    public Spread Scale(double factor) => new(Median * factor, P10 * factor, P90 * factor);
+    /// <summary>This spread with every figure rounded to <paramref name="digits"/> decimals (for reports).</summary>
+    /// <param name="digits">Decimals kept.</param>
+    public Spread Rounded(int digits) => new(Math.Round(Median, digits), Math.Round(P10, digits), Math.Round(P90, digits));
 }

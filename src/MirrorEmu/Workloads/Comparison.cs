@@ -222,30 +222,40 @@ public static class Comparison
             return ns / Math.Max(1, counters.Pages);
         }
 
+        /// <summary>A trial of <paramref name="policy"/> at <paramref name="o"/>'s level.</summary>
         private ICompareTrial Create(ComparisonOptions o, ComparePolicy policy, WorkItems items) => o.Level == CompareLevel.Device
             ? new DeviceTrial(pool, launcher!, o, policy, items)
             : new HmmTrial(pool, o, policy);
 
+        /// <summary>Tells the progress callback what runs now.</summary>
         private void Report(string now) => progress?.Invoke(new CompareProgress(_done, Math.Max(_total, _done + 1), now));
     }
 
     /// <summary>What the rounds of one row collected.</summary>
     private sealed class Accumulator(ComparePolicy policy)
     {
+        /// <summary>Nanoseconds per touched page of each round that succeeded.</summary>
         public List<double> Ns { get; } = [];
 
+        /// <summary>Each such round's ratio to the regular VMA's time.</summary>
         public List<double> Ratios { get; } = [];
 
+        /// <summary>The first round's counters.</summary>
         public TrialCounters Counters { get; set; }
 
+        /// <summary>False once a round's counters differed from the first's.</summary>
         public bool CountersStable { get; set; } = true;
 
+        /// <summary>The first error's errno name, or null.</summary>
         public string? Error { get; set; }
 
+        /// <summary>The first error's message, or null.</summary>
         public string? ErrorMessage { get; set; }
 
+        /// <summary>The first mismatch verification found, or null.</summary>
         public string? VerifyFailure { get; set; }
 
+        /// <summary>The row's result.</summary>
         public PolicyResult ToResult() => new()
         {
             Policy = policy,

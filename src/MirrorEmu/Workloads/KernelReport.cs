@@ -52,6 +52,7 @@ public sealed record KernelReport
         return rows;
     }
 
+    /// <summary>One row: a measurement and its modeled figure, each against populate.</summary>
     private static KernelReport Row(CalibrationMeasurement m, double modeledNs, CalibrationMeasurement populate, double populateModelNs) => new()
     {
         Mechanism = m.Mechanism,

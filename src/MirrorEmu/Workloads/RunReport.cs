@@ -74,13 +74,11 @@ public sealed record RunReport
             RoundTrips = c.RoundTrips,
             EbusyRestarts = c.EbusyRestarts,
             Walks = c.Walks,
-            MeasuredNsPerPage = ok ? Round(row.Measured!.Value) : null,
+            MeasuredNsPerPage = ok ? row.Measured!.Value.Rounded(1) : null,
             ModeledUsPerPage = ok ? Math.Round(modelNs / Math.Max(1, c.Pages) / 1000, 4) : null,
             SlowdownVsRegular = ok ? new SlowdownReport(Math.Round(row.Ratio?.Median ?? double.NaN, 3), Math.Round(regularModelNs > 0 ? modelNs / regularModelNs : double.NaN, 3)) : null,
             Verified = row.Verified,
             Error = row.Error,
         };
     }
-
-    private static Spread Round(Spread s) => new(Math.Round(s.Median, 1), Math.Round(s.P10, 1), Math.Round(s.P90, 1));
 }

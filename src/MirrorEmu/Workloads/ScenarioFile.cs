@@ -170,6 +170,7 @@ public sealed record ScenarioFile
         return "malformed JSON: " + (dot > 0 ? message[..dot] : message).ReplaceLineEndings(" ");
     }
 
+    /// <summary>The reader's options.</summary>
     private static JsonSerializerOptions CreateOptions()
     {
         var o = new JsonSerializerOptions

@@ -72,6 +72,7 @@ public static class ScenarioRunner
         private long _mprotects;
         private long _dontneeds;
 
+        /// <summary>Maps the mappings, registers and starts the monitors, and creates the device.</summary>
         public World(ScenarioFile scenario, DeviceLauncher launcher)
         {
             _scenario = scenario;
@@ -110,6 +111,7 @@ public static class ScenarioRunner
             }
         }
 
+        /// <summary>Runs a launch step (and its storm), records its check, and updates the mapping's expected data.</summary>
         public string Launch(int index, ScenarioLaunch launch, List<ScenarioCheck> checks, CancellationToken cancellation)
         {
             Mapped m = _maps[launch.Mapping];
@@ -162,6 +164,7 @@ public static class ScenarioRunner
             return $"{what}: {result}, {report.FaultsAppended:N0} device faults, {report.Batches:N0} batches, {report.Replays:N0} replays, {ms:F1} ms";
         }
 
+        /// <summary>Runs a storm step and records its check.</summary>
         public string Storm(int index, ScenarioStorm storm, List<ScenarioCheck> checks, CancellationToken cancellation)
         {
             string what = $"step {index}: {storm.Count:N0} × {storm.Op} on '{storm.Mapping}'";
@@ -178,6 +181,7 @@ public static class ScenarioRunner
             }
         }
 
+        /// <summary>Checks one assertion.</summary>
         public ScenarioCheck Check(ScenarioAssertion a)
         {
             if (a.Data is { } name)
@@ -192,6 +196,7 @@ public static class ScenarioRunner
             return new ScenarioCheck(a.Describe(), ok, $"{a.Counter} = {value:N0}");
         }
 
+        /// <summary>The value of the counter named <paramref name="name"/> (one of <see cref="CounterNames"/>).</summary>
         private long Counter(string name)
         {
             CounterSet<DeviceEvent> d = _device.Counters;
@@ -248,6 +253,7 @@ public static class ScenarioRunner
             }
         }
 
+        /// <summary>Stops the monitors and closes their contexts.</summary>
         private void DisposeMaps()
         {
             foreach (Mapped m in _maps.Values)
@@ -256,6 +262,7 @@ public static class ScenarioRunner
             }
         }
 
+        /// <summary>Closes the device, the monitors, the address space and the pool, in that order.</summary>
         public void Dispose()
         {
             _device.Dispose();

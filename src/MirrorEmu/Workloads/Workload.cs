@@ -124,6 +124,7 @@ public sealed record Workload(WorkloadKind Kind, double Parameter)
         return new WorkItems(pages, order, seed);
     }
 
+    /// <summary>Pages 0, stride, 2 stride, … below pages.</summary>
     private static int[] Sequence(int pages, int stride)
     {
         int[] order = new int[((pages - 1) / stride) + 1];
@@ -135,6 +136,7 @@ public sealed record Workload(WorkloadKind Kind, double Parameter)
         return order;
     }
 
+    /// <summary>Every page once, in a seeded random order.</summary>
     private static int[] Shuffled(int pages, Random rng)
     {
         int[] order = Sequence(pages, 1);
@@ -167,6 +169,7 @@ public sealed record Workload(WorkloadKind Kind, double Parameter)
         return order;
     }
 
+    /// <summary>Each page with probability p, in order.</summary>
     private static int[] SparseDraws(int pages, double p, Random rng)
     {
         var order = new List<int>();
