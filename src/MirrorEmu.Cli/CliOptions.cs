@@ -12,14 +12,15 @@ internal static class CliOptions
     /// M (×1,048,576) suffix when <paramref name="binarySuffixes"/>, and 0x hexadecimal.</summary>
     /// <param name="name">The option ("--pages").</param>
     /// <param name="description">Its help text.</param>
-    /// <param name="defaultValue">The value when it is not given.</param>
+    /// <param name="defaultValue">The value when it is not given; null for none (help then shows no default, and an
+    /// absent option reads as 0: check <see cref="Given"/>).</param>
     /// <param name="min">The smallest value allowed.</param>
     /// <param name="max">The largest value allowed.</param>
     /// <param name="binarySuffixes">Whether 64k and 1M are accepted.</param>
-    public static Option<int> Int(string name, string description, int defaultValue, int min, int max, bool binarySuffixes = false) => new(name)
+    public static Option<int> Int(string name, string description, int? defaultValue, int min, int max, bool binarySuffixes = false) => new(name)
     {
         Description = description,
-        DefaultValueFactory = _ => defaultValue,
+        DefaultValueFactory = defaultValue is int d ? _ => d : null,
         CustomParser = r =>
         {
             string text = r.Tokens.Count > 0 ? r.Tokens[0].Value : string.Empty;
@@ -29,7 +30,7 @@ internal static class CliOptions
             }
 
             r.AddError($"{name}: '{text}' is not a whole number from {min} to {max}{(binarySuffixes ? " (a k or M suffix counts 1,024 or 1,048,576)" : string.Empty)}");
-            return defaultValue;
+            return defaultValue ?? 0;
         },
     };
 

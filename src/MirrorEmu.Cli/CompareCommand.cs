@@ -36,8 +36,7 @@ internal static class CompareCommand
         };
         var policies = new Option<IReadOnlyList<ComparePolicy>>("--policies")
         {
-            Description = $"Comma-separated policies, or 'all': {ComparePolicies.NameList}. regular always runs (the baseline).",
-            DefaultValueFactory = _ => ComparePolicies.All,
+            Description = $"Comma-separated policies, or 'all' (the default): {ComparePolicies.NameList}. regular always runs (the baseline).",
             CustomParser = r => ParsePolicies(r.Tokens.Count > 0 ? r.Tokens[0].Value : string.Empty, r),
         };
         var launcher = CliOptions.OneOf("--launcher", "What runs the device's kernels.", "direct", "direct", "cpu", "cuda", "opencl", "auto");
@@ -46,7 +45,7 @@ internal static class CompareCommand
         var replay = CliOptions.OneOf("--replay", "When the driver replays faulted work items (UVM's policies).", "once", [.. ReplayPolicies.Names]);
         var seed = CliOptions.Int("--seed", "Seeds the workload: the random order, the zipf and sparse draws, each page's element.", d.Seed, 0, int.MaxValue);
         var fill = CliOptions.Int("--fill-byte", "The byte the userfaultfd monitor fills pages with (0x5A).", d.FillByte, 0, 255);
-        var repeat = CliOptions.Int("--repeat", "Measured rounds (default: as many as fit about 10 s, at least 3).", 0, 1, ComparisonOptions.MaxRounds);
+        var repeat = CliOptions.Int("--repeat", "Measured rounds (default: as many as fit about 10 s, at least 3).", null, 1, ComparisonOptions.MaxRounds);
         var sweep = new Option<string?>("--sweep") { Description = "Run at every power of two from A to B pages (1k..1M) and report the log-log slope of time against pages." };
         var json = new Option<string?>("--json") { Description = "Write the report as JSON to FILE ('-' for standard output, instead of the table)." };
         var chart = new Option<string?>("--chart") { Description = "Write a chart to FILE.png or FILE.svg: per-policy bars with their spread; with --sweep, a log-log plot." };
@@ -73,7 +72,7 @@ internal static class CompareCommand
                 throw new CliUsageException("--pages and --sweep cannot be used together (the sweep sets the sizes)");
             }
 
-            IReadOnlyList<ComparePolicy> chosen = r.GetValue(policies)!;
+            IReadOnlyList<ComparePolicy> chosen = r.GetValue(policies) ?? ComparePolicies.All;
             var options = new ComparisonOptions
             {
                 Level = hmm ? CompareLevel.Hmm : CompareLevel.Device,

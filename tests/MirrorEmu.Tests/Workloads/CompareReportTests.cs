@@ -107,6 +107,24 @@ public class CompareReportTests
         Assert.True(actual.SetEquals(documented), $"undocumented: {string.Join(", ", actual.Except(documented))}; documented but absent: {string.Join(", ", documented.Except(actual))}");
     }
 
+    [Fact]
+    public void ModeledTimesPriceEachRowsCountersWithTheModel()
+    {
+        // regular: 4 runs (populate events) over 1,024 pages; uffd-batched: 16 round trips and 1,024 copied pages.
+        var model = new MirrorEmu.Calibration.CostModel(new(1_000, 100), new(0, 0), 5_000, 200, "test");
+        var regular = new PolicyResult { Policy = ComparePolicy.Regular, Counters = new TrialCounters(1024, 1024, 4, 1, 4, 0, 0, 8, 0, 1024, 0), NsPerPage = [100], Ratios = [1], Verified = true };
+        var batched = new PolicyResult { Policy = ComparePolicy.UffdBatched, Counters = new TrialCounters(1024, 1024, 4, 1, 4, 16, 0, 8, 16, 1024, 1024), NsPerPage = [150], Ratios = [1.5], Verified = true };
+        double regularNs = model.ModelNs(regular.Counters.ToModelCounts(ComparePolicy.Regular));
+        Assert.Equal((4 * 1_000) + (1024 * 100), regularNs);
+        RunReport r = RunReport.From(regular, new ComparisonOptions(), model, regularNs);
+        RunReport b = RunReport.From(batched, new ComparisonOptions(), model, regularNs);
+        Assert.Equal(Math.Round(((4 * 1_000) + (1024 * 100)) / 1024.0 / 1000, 4), r.ModeledUsPerPage);
+        Assert.Equal(Math.Round(((16 * 5_000) + (1024 * 200)) / 1024.0 / 1000, 4), b.ModeledUsPerPage);
+        Assert.Equal(Math.Round(((16 * 5_000) + (1024 * 200)) / (double)regularNs, 3), b.SlowdownVsRegular!.Modeled);
+        Assert.Equal(1.5, b.SlowdownVsRegular.Measured);
+        Assert.Equal(new MirrorEmu.Telemetry.Spread(150, 150, 150), b.MeasuredNsPerPage);
+    }
+
     private static void AssertFields(JsonElement e, string[] expected, string what)
     {
         string[] names = e.EnumerateObject().Select(p => p.Name).ToArray();
