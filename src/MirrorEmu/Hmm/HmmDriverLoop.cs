@@ -4,8 +4,8 @@ using MirrorEmu.Notifier;
 namespace MirrorEmu.Hmm;
 
 /// <summary>
-/// The canonical driver loop around hmm_range_fault (lib/test_hmm.c's dmirror_range_fault; reference
-/// linux-hmm.md §2.3): read_begin → mmap read lock → hmm_range_fault → unlock → driver lock →
+/// The canonical driver loop around hmm_range_fault (lib/test_hmm.c's dmirror_range_fault, and
+/// Documentation/mm/hmm.rst): read_begin → mmap read lock → hmm_range_fault → unlock → driver lock →
 /// read_retry, again while the range moved, within an overall time budget.
 /// </summary>
 public static class HmmDriverLoop

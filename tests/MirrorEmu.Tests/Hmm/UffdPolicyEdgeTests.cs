@@ -91,11 +91,14 @@ public class UffdPolicyEdgeTests
     {
         foreach (int pages in new[] { 1, 3, 65, 100 })
         {
-            IReadOnlyList<MirrorEmu.Workloads.PolicyComparisonRow> rows = MirrorEmu.Workloads.PolicyComparison.Run(
-                new MirrorEmu.Workloads.PolicyComparisonOptions { Pages = pages, MonitorBatch = 128 });
-            Assert.Equal(5, rows.Count);
-            Assert.All(rows.Where(r => r.Scenario != nameof(UffdFaultPolicy.Unsupported)), r =>
-                Assert.True(r.Error is null && r.Verified && r.PagesFaulted == pages, $"{pages} pages, {r.Scenario}: error {r.Error}, verified {r.Verified}, faulted {r.PagesFaulted}"));
+            MirrorEmu.Workloads.CompareResult result = MirrorEmu.Workloads.Comparison.Run(
+                new MirrorEmu.Workloads.ComparisonOptions { Level = MirrorEmu.Workloads.CompareLevel.Hmm, Pages = pages, MonitorBatch = 128, Repeat = 1 },
+                null,
+                null,
+                TestContext.Current.CancellationToken);
+            Assert.Equal(5, result.Rows.Count);
+            Assert.All(result.Rows.Where(r => r.Policy != MirrorEmu.Workloads.ComparePolicy.UffdUnsupported), r =>
+                Assert.True(r.Error is null && r.Verified && r.Counters.PagesFaulted == pages, $"{pages} pages, {r.Policy}: error {r.Error}, verified {r.Verified}, faulted {r.Counters.PagesFaulted}"));
         }
     }
 
