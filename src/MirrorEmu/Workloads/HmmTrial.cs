@@ -20,7 +20,7 @@ public sealed class HmmTrial : ICompareTrial
     }
 
     /// <inheritdoc/>
-    public KResult Run(CancellationToken cancellation) => _scenario.Fault();
+    public KResult Run(CancellationToken cancellation) => _scenario.Fault(cancellation);
 
     /// <inheritdoc/>
     public TrialCounters Counters

@@ -59,7 +59,7 @@ public sealed class PolicyScenario : IDisposable
 
     /// <summary>The driver loop over the whole range.</summary>
     /// <returns>0 or hmm_range_fault's error.</returns>
-    public KResult Fault() => HmmDriverLoop.Run(Range, _ops.DriverLock, 60_000);
+    public KResult Fault(CancellationToken cancellation = default) => HmmDriverLoop.Run(Range, _ops.DriverLock, 60_000, cancellation: cancellation);
 
     /// <summary>MADV_DONTNEED over the range, so it can be faulted again.</summary>
     public void Empty() => Mm.Madvise(Range.Start, Range.End - Range.Start, Advice.DontNeed).ThrowIfError();

@@ -1,5 +1,6 @@
 using MirrorEmu.Hmm;
 using MirrorEmu.Mm;
+using MirrorEmu.Notifier;
 using MirrorEmu.Telemetry;
 using MirrorEmu.Tests.Helpers;
 using MirrorEmu.Uffd;
@@ -33,6 +34,40 @@ public class UffdPolicyEdgeTests
         }
 
         return data;
+    }
+
+    /// <summary>The driver loop (both variants) ends with -EINTR when cancelled while a fault waits for a monitor that
+    /// never answers, long before the fault's own timeout, and leaves no lock held.</summary>
+    [Theory]
+    [InlineData(UffdFaultPolicy.SinglePage, false)]
+    [InlineData(UffdFaultPolicy.Batched, false)]
+    [InlineData(UffdFaultPolicy.RangeEvent, false)]
+    [InlineData(UffdFaultPolicy.SinglePage, true)]
+    [InlineData(UffdFaultPolicy.Batched, true)]
+    public async Task ACancelledDriverLoopEndsWithEintrWhileAFaultWaits(UffdFaultPolicy policy, bool unlocked)
+    {
+        using var mm = new AddressSpace();
+        Assert.True(mm.Mmap(Base, Pages.Bytes(8), Prot.ReadWrite, MapFlags.Private | MapFlags.Anonymous | MapFlags.Fixed, null, 0, out _).IsOk);
+        using var ctx = new Userfaultfd(mm) { FaultTimeoutMs = 60_000 };
+        ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+        ctx.Register(Base, Pages.Bytes(8), UffdRegisterMode.Missing, out _).ThrowIfError();
+        HmmRange range = NewRange(mm, Base, 8, HmmPfn.ReqFault | HmmPfn.ReqWrite);
+        range.UffdPolicy = policy;
+        var ops = (SeqNotifierOps)range.Notifier.Ops;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        // Cancel once the fault is queued (no monitor reads it): the loop is then inside the wait.
+        var canceller = Task.Run(() =>
+        {
+            Assert.True(SpinWait.SpinUntil(() => ctx.Stats[UffdStat.FaultsWaited] > 0, 30_000), "no fault reached the context");
+            cts.Cancel();
+        }, TestContext.Current.CancellationToken);
+        KResult r = unlocked
+            ? HmmDriverLoop.RunUnlocked(range, ops.DriverLock, 120_000, cancellation: cts.Token)
+            : HmmDriverLoop.Run(range, ops.DriverLock, 120_000, cancellation: cts.Token);
+        await canceller;
+        Assert.Equal(-Errno.EINTR, r.Code);
+        Assert.False(mm.MmapLock.IsLocked);
+        Assert.False(ops.DriverLock.IsHeldByCurrentThread);
     }
 
     [Theory]
