@@ -208,13 +208,16 @@ public class RangeFaultTests
     {
         using var mm = new AddressSpace();
         var owner = new object();
-        mm.DevicePagemap = new Pagemap(owner);
+        using var pool = new PhysicalMemory(1UL << 20);
+        using var pagemap = new DevicePagemap(new Pagemap(owner), pool);
+        Assert.True(pool.TryAllocate(out ulong frame));
+        ulong devicePfn = pagemap.ToPfn(frame);
         ulong a = Pages.MapAnon(mm, 2);
-        Assert.True(mm.TestInstall(a, Pte.SwapEntry(SwapType.DevicePrivateWrite, 0x777)));
+        Assert.True(mm.TestInstall(a, Pte.DevicePrivate(devicePfn, writable: true)));
         HmmRange mine = NewRange(mm, a, 1, defaultFlags: HmmPfn.ReqFault);
         mine.DevPrivateOwner = owner;
         Assert.Equal(0, FaultOnce(mine));
-        Assert.Equal(HmmPfn.Valid | HmmPfn.Write | 0x777, mine.HmmPfns[0]);
+        Assert.Equal(HmmPfn.Valid | HmmPfn.Write | devicePfn, mine.HmmPfns[0]);
         HmmRange foreign = NewRange(mm, a, 1, defaultFlags: 0);
         foreign.DevPrivateOwner = new object();
         Assert.Equal(0, FaultOnce(foreign));
