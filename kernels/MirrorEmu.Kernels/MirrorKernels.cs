@@ -5,7 +5,8 @@ namespace MirrorEmu.Kernels;
 
 /// <summary>
 /// The device's kernels: each work item moves one 64-bit element, and every access to mirrored memory is
-/// translated through the device page table (<see cref="MirrorMmu.Translate"/>). A miss or a permission miss is
+/// translated through the device page table (<see cref="MirrorMmu.Translate"/>) to a frame of the CPU's memory, in
+/// place, or of the device's own memory, and recorded in the item's placement byte. A miss or a permission miss is
 /// never thrown: the item records it (<see cref="FaultSink.Fault"/>), is marked for replay, and does nothing else,
 /// so running it again after the driver mapped the page gives the same result as running it once. An item that
 /// touches two pages (a copy) checks both before it touches either.
@@ -22,18 +23,21 @@ public static class MirrorKernels
     /// <param name="index">The thread's index in the slice.</param>
     /// <param name="table">The device page table's block pool.</param>
     /// <param name="frames">Every frame of the CPU's memory, as 64-bit elements.</param>
+    /// <param name="deviceFrames">Every frame of the device's own memory, as 64-bit elements.</param>
     /// <param name="faults">Where misses go.</param>
     /// <param name="work">Which work item the thread runs.</param>
+    /// <param name="placement">One byte per work item: where its accesses went (<see cref="AccessPlacement"/>).</param>
     /// <param name="output">Device memory receiving one element per work item.</param>
     /// <param name="srcVa">The mirrored array's virtual address, 8-byte aligned.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ReadKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, ArrayView<ulong> output, ulong srcVa)
+    public static void ReadKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, ArrayView<ulong> output, ulong srcVa)
     {
         int item = work.Item(index);
         long element = MirrorMmu.TranslateOrFault(table, faults, srcVa + ((ulong)item << DeviceGeometry.ElementShift), DeviceAccess.Read, item);
         if (element >= 0)
         {
-            output[item] = frames[element];
+            output[item] = MirrorMmu.Load(frames, deviceFrames, element);
+            placement[item] = MirrorMmu.Placement(element);
         }
     }
 
@@ -41,18 +45,21 @@ public static class MirrorKernels
     /// <param name="index">The thread's index in the slice.</param>
     /// <param name="table">The device page table's block pool.</param>
     /// <param name="frames">Every frame of the CPU's memory, as 64-bit elements.</param>
+    /// <param name="deviceFrames">Every frame of the device's own memory, as 64-bit elements.</param>
     /// <param name="faults">Where misses go.</param>
     /// <param name="work">Which work item the thread runs.</param>
+    /// <param name="placement">One byte per work item: where its accesses went (<see cref="AccessPlacement"/>).</param>
     /// <param name="input">Device memory holding one element per work item.</param>
     /// <param name="dstVa">The mirrored array's virtual address, 8-byte aligned.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void WriteKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, ArrayView<ulong> input, ulong dstVa)
+    public static void WriteKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, ArrayView<ulong> input, ulong dstVa)
     {
         int item = work.Item(index);
         long element = MirrorMmu.TranslateOrFault(table, faults, dstVa + ((ulong)item << DeviceGeometry.ElementShift), DeviceAccess.Write, item);
         if (element >= 0)
         {
-            frames[element] = input[item];
+            MirrorMmu.Store(frames, deviceFrames, element, input[item]);
+            placement[item] = MirrorMmu.Placement(element);
         }
     }
 
@@ -61,20 +68,23 @@ public static class MirrorKernels
     /// <param name="index">The thread's index in the slice.</param>
     /// <param name="table">The device page table's block pool.</param>
     /// <param name="frames">Every frame of the CPU's memory, as 64-bit elements.</param>
+    /// <param name="deviceFrames">Every frame of the device's own memory, as 64-bit elements.</param>
     /// <param name="faults">Where misses go.</param>
     /// <param name="work">Which work item the thread runs.</param>
+    /// <param name="placement">One byte per work item: where its accesses went (<see cref="AccessPlacement"/>).</param>
     /// <param name="indices">Device memory holding one element index per work item.</param>
     /// <param name="dstVa">The mirrored array's virtual address, 8-byte aligned.</param>
     /// <param name="dstElements">Elements in the mirrored array; an index outside [0, dstElements) is an error.</param>
     /// <param name="value">The addend.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void AtomicAddKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, ArrayView<int> indices, ulong dstVa, long dstElements, ulong value)
+    public static void AtomicAddKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, ArrayView<int> indices, ulong dstVa, long dstElements, ulong value)
     {
         int item = work.Item(index);
         long element = MirrorMmu.TranslateIndexed(table, faults, indices[item], dstVa, dstElements, DeviceAccess.Atomic, item);
         if (element >= 0)
         {
-            Atomic.Add(ref frames[element], value);
+            MirrorMmu.AtomicAdd(frames, deviceFrames, element, value);
+            placement[item] = MirrorMmu.Placement(element);
         }
     }
 
@@ -82,20 +92,23 @@ public static class MirrorKernels
     /// <param name="index">The thread's index in the slice.</param>
     /// <param name="table">The device page table's block pool.</param>
     /// <param name="frames">Every frame of the CPU's memory, as 64-bit elements.</param>
+    /// <param name="deviceFrames">Every frame of the device's own memory, as 64-bit elements.</param>
     /// <param name="faults">Where misses go.</param>
     /// <param name="work">Which work item the thread runs.</param>
+    /// <param name="placement">One byte per work item: where its accesses went (<see cref="AccessPlacement"/>).</param>
     /// <param name="indices">Device memory holding one element index per work item.</param>
     /// <param name="output">Device memory receiving one element per work item.</param>
     /// <param name="srcVa">The mirrored array's virtual address, 8-byte aligned.</param>
     /// <param name="srcElements">Elements in the mirrored array; an index outside [0, srcElements) is an error.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void GatherKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, ArrayView<int> indices, ArrayView<ulong> output, ulong srcVa, long srcElements)
+    public static void GatherKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, ArrayView<int> indices, ArrayView<ulong> output, ulong srcVa, long srcElements)
     {
         int item = work.Item(index);
         long element = MirrorMmu.TranslateIndexed(table, faults, indices[item], srcVa, srcElements, DeviceAccess.Read, item);
         if (element >= 0)
         {
-            output[item] = frames[element];
+            output[item] = MirrorMmu.Load(frames, deviceFrames, element);
+            placement[item] = MirrorMmu.Placement(element);
         }
     }
 
@@ -103,20 +116,23 @@ public static class MirrorKernels
     /// <param name="index">The thread's index in the slice.</param>
     /// <param name="table">The device page table's block pool.</param>
     /// <param name="frames">Every frame of the CPU's memory, as 64-bit elements.</param>
+    /// <param name="deviceFrames">Every frame of the device's own memory, as 64-bit elements.</param>
     /// <param name="faults">Where misses go.</param>
     /// <param name="work">Which work item the thread runs.</param>
+    /// <param name="placement">One byte per work item: where its accesses went (<see cref="AccessPlacement"/>).</param>
     /// <param name="indices">Device memory holding one element index per work item.</param>
     /// <param name="input">Device memory holding one element per work item.</param>
     /// <param name="dstVa">The mirrored array's virtual address, 8-byte aligned.</param>
     /// <param name="dstElements">Elements in the mirrored array; an index outside [0, dstElements) is an error.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ScatterKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, ArrayView<int> indices, ArrayView<ulong> input, ulong dstVa, long dstElements)
+    public static void ScatterKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, ArrayView<int> indices, ArrayView<ulong> input, ulong dstVa, long dstElements)
     {
         int item = work.Item(index);
         long element = MirrorMmu.TranslateIndexed(table, faults, indices[item], dstVa, dstElements, DeviceAccess.Write, item);
         if (element >= 0)
         {
-            frames[element] = input[item];
+            MirrorMmu.Store(frames, deviceFrames, element, input[item]);
+            placement[item] = MirrorMmu.Placement(element);
         }
     }
 
@@ -125,12 +141,14 @@ public static class MirrorKernels
     /// <param name="index">The thread's index in the slice.</param>
     /// <param name="table">The device page table's block pool.</param>
     /// <param name="frames">Every frame of the CPU's memory, as 64-bit elements.</param>
+    /// <param name="deviceFrames">Every frame of the device's own memory, as 64-bit elements.</param>
     /// <param name="faults">Where misses go.</param>
     /// <param name="work">Which work item the thread runs.</param>
+    /// <param name="placement">One byte per work item: where its accesses went (<see cref="AccessPlacement"/>).</param>
     /// <param name="srcVa">The source's virtual address, 8-byte aligned.</param>
     /// <param name="dstVa">The destination's virtual address, 8-byte aligned.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void StreamCopyKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, ulong srcVa, ulong dstVa)
+    public static void StreamCopyKernel(Index1D index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, ulong srcVa, ulong dstVa)
     {
         int item = work.Item(index);
         ulong offset = (ulong)item << DeviceGeometry.ElementShift;
@@ -138,7 +156,8 @@ public static class MirrorKernels
         long to = MirrorMmu.TranslateOrFault(table, faults, dstVa + offset, DeviceAccess.Write, item); // both checked before either is touched
         if (from >= 0 && to >= 0)
         {
-            frames[to] = frames[from];
+            MirrorMmu.Store(frames, deviceFrames, to, MirrorMmu.Load(frames, deviceFrames, from));
+            placement[item] = (byte)(MirrorMmu.Placement(from) | (MirrorMmu.Placement(to) << AccessPlacement.SecondShift));
         }
     }
 }

@@ -8,7 +8,8 @@ namespace MirrorEmu.Device;
 /// <summary>
 /// The <c>direct</c> launcher: the kernel methods of <see cref="MirrorKernels"/> called from
 /// <see cref="Parallel.For(int, int, Action{int})"/> over views of host memory, with no ILGPU at run time (ILGPU's
-/// view types only). Every buffer is host memory, so nothing is copied.
+/// view types only). Every buffer is host memory, so nothing is copied; the device's own memory is a separate pool
+/// of host memory.
 /// </summary>
 public sealed class DirectLauncher : DeviceLauncher
 {
@@ -36,10 +37,11 @@ public sealed class DirectLauncher : DeviceLauncher
         $"direct: the kernel methods from Parallel.For over host views, {(_parallel.MaxDegreeOfParallelism == -1 ? Environment.ProcessorCount : _parallel.MaxDegreeOfParallelism)} threads";
 
     /// <inheritdoc/>
-    internal override LauncherBinding Bind(PhysicalMemory memory)
+    internal override LauncherBinding Bind(PhysicalMemory memory, PhysicalMemory devicePool)
     {
         RequireContiguous(memory, "direct");
-        return new Binding(memory, _parallel);
+        RequireContiguous(devicePool, "direct");
+        return new Binding(memory, devicePool, _parallel);
     }
 
     /// <summary>A device's state on the direct launcher.</summary>
@@ -49,18 +51,24 @@ public sealed class DirectLauncher : DeviceLauncher
         private const int ChunkItems = 4096;
 
         private readonly ArrayView<ulong> _frames;
+        private readonly ArrayView<ulong> _deviceFrames;
         private readonly ParallelOptions _parallel;
         private readonly Action<int> _runChunk;
         private KernelPass _pass; // the pass being run; written before Parallel.For, read by its iterations
         private int _count;
 
-        /// <summary>Binds to the frames of <paramref name="memory"/>.</summary>
-        public Binding(PhysicalMemory memory, ParallelOptions parallel)
+        /// <summary>Binds to the frames of <paramref name="memory"/> and of <paramref name="devicePool"/>.</summary>
+        public Binding(PhysicalMemory memory, PhysicalMemory devicePool, ParallelOptions parallel)
+            : base(devicePool)
         {
             _parallel = parallel;
             _frames = HostMemoryBuffer.View<ulong>(null, memory.Arena.BaseAddress, (long)(memory.Arena.SpanBytes >> DeviceGeometry.ElementShift));
+            _deviceFrames = HostMemoryBuffer.View<ulong>(null, devicePool.Arena.BaseAddress, (long)(devicePool.Arena.SpanBytes >> DeviceGeometry.ElementShift));
             _runChunk = RunChunk;
         }
+
+        /// <inheritdoc/>
+        public override ArrayView<ulong> DeviceFrames => _deviceFrames;
 
         /// <inheritdoc/>
         public override ArrayView<ulong> PrepareFrames(PhysicalMemory memory) => _frames;
@@ -142,11 +150,13 @@ public sealed class DirectLauncher : DeviceLauncher
         {
             ArrayView<ulong> table = p.Table;
             ArrayView<ulong> frames = p.Frames;
+            ArrayView<ulong> deviceFrames = p.DeviceFrames;
             FaultSink faults = p.Faults;
             WorkList work = p.Work;
+            ArrayView<byte> placement = p.Placement;
             for (int i = start; i < end; i++)
             {
-                TKernel.Run(i, table, frames, faults, work, in p);
+                TKernel.Run(i, table, frames, deviceFrames, faults, work, placement, in p);
             }
         }
     }
@@ -155,48 +165,48 @@ public sealed class DirectLauncher : DeviceLauncher
     private interface IKernelItem
     {
         /// <summary>Runs work item <paramref name="index"/>.</summary>
-        static abstract void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p);
+        static abstract void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p);
     }
 
     private readonly struct ReadItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.ReadKernel(index, table, frames, faults, work, p.Data, p.SrcVa);
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
+            MirrorKernels.ReadKernel(index, table, frames, deviceFrames, faults, work, placement, p.Data, p.SrcVa);
     }
 
     private readonly struct WriteItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.WriteKernel(index, table, frames, faults, work, p.Data, p.DstVa);
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
+            MirrorKernels.WriteKernel(index, table, frames, deviceFrames, faults, work, placement, p.Data, p.DstVa);
     }
 
     private readonly struct AtomicAddItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.AtomicAddKernel(index, table, frames, faults, work, p.Indices, p.DstVa, p.Elements, p.Value);
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
+            MirrorKernels.AtomicAddKernel(index, table, frames, deviceFrames, faults, work, placement, p.Indices, p.DstVa, p.Elements, p.Value);
     }
 
     private readonly struct GatherItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.GatherKernel(index, table, frames, faults, work, p.Indices, p.Data, p.SrcVa, p.Elements);
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
+            MirrorKernels.GatherKernel(index, table, frames, deviceFrames, faults, work, placement, p.Indices, p.Data, p.SrcVa, p.Elements);
     }
 
     private readonly struct ScatterItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.ScatterKernel(index, table, frames, faults, work, p.Indices, p.Data, p.DstVa, p.Elements);
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
+            MirrorKernels.ScatterKernel(index, table, frames, deviceFrames, faults, work, placement, p.Indices, p.Data, p.DstVa, p.Elements);
     }
 
     private readonly struct StreamCopyItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.StreamCopyKernel(index, table, frames, faults, work, p.SrcVa, p.DstVa);
+        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
+            MirrorKernels.StreamCopyKernel(index, table, frames, deviceFrames, faults, work, placement, p.SrcVa, p.DstVa);
     }
 }

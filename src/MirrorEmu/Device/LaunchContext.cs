@@ -26,6 +26,7 @@ internal sealed class LaunchContext : IDisposable
         ReplayList = binding.Allocate<int>();
         StageData = binding.Allocate<ulong>();
         StageIndices = binding.Allocate<int>();
+        Placement = binding.Allocate<byte>();
         Faults.EnsureLength(faultBufferEntries);
         State.EnsureLength(FaultBufferState.Length);
         FaultCapacity = faultBufferEntries;
@@ -48,6 +49,9 @@ internal sealed class LaunchContext : IDisposable
 
     /// <summary>The replay list: the marked work items of the last pass.</summary>
     public DeviceArray<int> ReplayList { get; }
+
+    /// <summary>One byte per work item: where its accesses went (<see cref="AccessPlacement"/>), written by the kernels.</summary>
+    public DeviceArray<byte> Placement { get; }
 
     /// <summary>Staging for the launch's element buffer (accelerators that cannot reach caller memory).</summary>
     public DeviceArray<ulong> StageData { get; }
@@ -135,6 +139,8 @@ internal sealed class LaunchContext : IDisposable
         Dedupe.Clear(0, DedupeWords);
         Replay.EnsureLength(ReplayWords);
         Replay.Clear(0, ReplayWords);
+        Placement.EnsureLength(items);
+        Placement.Clear(0, items);
         State.Clear(0, FaultBufferState.Length);
         Marked = false;
         PendingStart = PendingEnd = 0;
@@ -201,5 +207,28 @@ internal sealed class LaunchContext : IDisposable
         ReplayList.Dispose();
         StageData.Dispose();
         StageIndices.Dispose();
+        Placement.Dispose();
+    }
+
+    /// <summary>Counts where the launch's accesses went (after its last pass): downloads the placement bytes and adds
+    /// <see cref="DeviceEvent.AccessesSystem"/> and <see cref="DeviceEvent.AccessesDevice"/>.</summary>
+    public void CountPlacement()
+    {
+        Placement.Download(0, Items);
+        ReadOnlySpan<byte> bytes = Placement.Host[..Items];
+        if (Op == DeviceOp.StreamCopy)
+        {
+            const byte SysSys = AccessPlacement.System | (AccessPlacement.System << AccessPlacement.SecondShift);
+            const byte SysDev = AccessPlacement.System | (AccessPlacement.Device << AccessPlacement.SecondShift);
+            const byte DevSys = AccessPlacement.Device | (AccessPlacement.System << AccessPlacement.SecondShift);
+            const byte DevDev = AccessPlacement.Device | (AccessPlacement.Device << AccessPlacement.SecondShift);
+            long mixed = bytes.Count(SysDev) + bytes.Count(DevSys);
+            Count(DeviceEvent.AccessesSystem, (2L * bytes.Count(SysSys)) + mixed);
+            Count(DeviceEvent.AccessesDevice, (2L * bytes.Count(DevDev)) + mixed);
+            return;
+        }
+
+        Count(DeviceEvent.AccessesSystem, bytes.Count(AccessPlacement.System));
+        Count(DeviceEvent.AccessesDevice, bytes.Count(AccessPlacement.Device));
     }
 }

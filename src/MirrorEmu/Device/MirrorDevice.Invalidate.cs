@@ -6,7 +6,9 @@ namespace MirrorEmu.Device;
 public sealed partial class MirrorDevice
 {
     /// <summary>
-    /// dmirror_interval_invalidate: ignores MIGRATE events this device raised; otherwise takes the driver lock (which
+    /// dmirror_interval_invalidate: ignores MIGRATE events this device raised (its migrations clear its own entries) and
+    /// EXCLUSIVE events raised for it (nouveau's filter: the atomic map that follows is checked with read_retry);
+    /// otherwise takes the driver lock (which
     /// waits for the slice in flight, a GPU's TLB shootdown), records the sequence, clears the range's entries, and
     /// returns. A non-blockable range whose lock is taken gets false (-EAGAIN).
     /// </summary>
@@ -20,7 +22,7 @@ public sealed partial class MirrorDevice
     /// <see cref="DeviceOptions.InvalidateTimeoutMs"/>: the device is stuck, and returning would break invariant 1.</exception>
     private bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
     {
-        if (range.Event == NotifierEvent.Migrate && ReferenceEquals(range.Owner, this))
+        if (range.Event is NotifierEvent.Migrate or NotifierEvent.Exclusive && ReferenceEquals(range.Owner, this))
         {
             Counters.Increment(DeviceEvent.InvalidationsIgnored);
             return true;
