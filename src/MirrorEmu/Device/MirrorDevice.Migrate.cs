@@ -82,8 +82,10 @@ public sealed partial class MirrorDevice
                     return chunk;
                 }
 
-                // The device ignores its own MIGRATE event, so it learns of other invalidations through the sequence.
-                bool current = Mm.Notifiers.TryReadBegin(Notifier, out ulong seq, Options.FaultTimeoutMs) == 0;
+                // The device's own MIGRATE events change its sequence but clear nothing, so other invalidations since the
+                // start are told by the epoch, read once no invalidation of the device is in progress (read_begin's wait).
+                bool current = Mm.Notifiers.TryReadBegin(Notifier, out _, Options.FaultTimeoutMs) == 0;
+                long epoch = Volatile.Read(ref _invalidationEpoch);
                 args.Reset(vma!, a, next, this, MigrateSelect.System);
                 KResult r = Mm.MigrateVmaSetup(args);
                 if (!r.IsOk)
@@ -94,7 +96,7 @@ public sealed partial class MirrorDevice
                 AllocateAndCopyToDevice(args);
                 Mm.MigrateVmaPages(args);
                 int moved = args.Migrated();
-                MapMigrated(args, current ? seq : null);
+                MapMigrated(args, current ? epoch : null);
                 Mm.MigrateVmaFinalize(args);
                 migrated += (ulong)moved;
                 Counters.Add(DeviceEvent.PagesMigratedToDevice, moved);
@@ -548,13 +550,14 @@ public sealed partial class MirrorDevice
     }
 
     /// <summary>dmirror_migrate_finalize_and_map: maps the pages that moved to the device frames that hold them, unless an
-    /// invalidation hit the device since <paramref name="seq"/> (then the device faults them in later: hmm_range_fault
-    /// reports its own pages without a fault).</summary>
-    private void MapMigrated(MigrateVma args, ulong? seq)
+    /// invalidation other than the device's own migrations hit it since <paramref name="epoch"/> (a zap may have taken a
+    /// migration entry, and its page will not arrive); the device then faults them in later (hmm_range_fault reports its
+    /// own pages without a fault).</summary>
+    private void MapMigrated(MigrateVma args, long? epoch)
     {
         using (DriverLock.Hold())
         {
-            if (_disposed || seq is not { } s || Notifier.ReadRetry(s))
+            if (_disposed || epoch is not { } e || _invalidationEpoch != e)
             {
                 return;
             }

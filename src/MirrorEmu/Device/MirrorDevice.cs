@@ -34,6 +34,7 @@ public sealed partial class MirrorDevice : IDisposable
     private int _launchesRunning;
     private long _invalidationTickets;  // blocking invalidations that started waiting for the driver lock
     private long _invalidationsEntered; // of those, the ones that got it (or gave up); a pass lets the earlier ones in first
+    private long _invalidationEpoch;    // invalidations that cleared entries (not the device's own migrations); under DriverLock
     private bool _disposed;
 
     /// <summary>Creates a device mirroring <paramref name="mm"/>, running its kernels on <paramref name="launcher"/>, and

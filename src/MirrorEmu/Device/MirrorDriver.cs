@@ -241,10 +241,13 @@ internal sealed class MirrorDriver
             Extent = Options.FaultExtent,
             DevPrivateOwner = _device,
         };
+        var requests = new ulong[run.Length];
         for (int i = 0; i < run.Length; i++)
         {
-            range.HmmPfns[i] = HmmPfn.ReqFault | (run[i].NeedsWrite ? HmmPfn.ReqWrite : 0);
+            requests[i] = HmmPfn.ReqFault | (run[i].NeedsWrite ? HmmPfn.ReqWrite : 0);
         }
+
+        range.Requests = requests; // restored before every retry: the outputs of a call that returned -EBUSY are not requests
 
         KResult r;
         if (HasUserfault(start, end))

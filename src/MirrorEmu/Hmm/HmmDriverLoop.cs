@@ -45,6 +45,7 @@ public static class HmmDriverLoop
             }
 
             range.NotifierSeq = seq;
+            range.Requests?.CopyTo(range.HmmPfns, 0);
             mm.MmapLock.ReadLock();
             try
             {
