@@ -9,8 +9,8 @@ namespace MirrorEmu.Tests.Device;
 /// <summary>
 /// The race test of device memory (STYLE.md rules 21, 27), per launcher: two devices migrate random ranges to their
 /// memory and back and release everything, a CPU thread reads and rewrites pages (faulting them back from whichever device
-/// holds them) against a sequential model, an invalidator write-protects ranges, zaps pages and forks, and the devices'
-/// kernels read the buffer. Checked: the CPU always finds the value the model says (no data lost by a migration), a
+/// holds them) and the devices' kernels rewrite pages, both against a sequential model, an invalidator write-protects
+/// ranges, zaps pages and forks, and the devices' kernels read the buffer. Checked: the CPU always finds the value the model says (no data lost by a migration), a
 /// device read returns only values of the page it reads (never another page's, nor a freed frame's canary), after the
 /// run no page is left on a device, and every frame of the system pool and of both device pools was freed exactly once
 /// (allocations equal frees, none in use, no canary overwritten). The budget is one second; MIRROREMU_STRESS_SECONDS sets
@@ -52,7 +52,7 @@ public abstract class DeviceMigrationStressTests(LauncherFixture fixture)
 
         using var stop = new CancellationTokenSource();
         CancellationToken token = stop.Token;
-        long migrations = 0, cpuChecks = 0, cpuWrites = 0, refusedWrites = 0, zaps = 0, forks = 0, protects = 0, reads = 0, busyReads = 0;
+        long migrations = 0, deviceWrites = 0, cpuChecks = 0, cpuWrites = 0, refusedWrites = 0, zaps = 0, forks = 0, protects = 0, reads = 0, busyReads = 0;
         var violations = new List<string>();
         void Violation(string what)
         {
@@ -206,9 +206,35 @@ public abstract class DeviceMigrationStressTests(LauncherFixture fixture)
             }
         });
 
+        Worker writer = new(() =>
+        {
+            var rng = new Random(seed + 5);
+            var input = new ulong[PageElements];
+            while (!token.IsCancellationRequested)
+            {
+                MirrorDevice d = devices[rng.Next(2)];
+                int p = rng.Next(pages);
+                lock (pageLocks[p])
+                {
+                    long g = Interlocked.Increment(ref nextGeneration);
+                    Array.Fill(input, Stamp(p, g));
+                    KResult r = d.LaunchWrite(a + Pages.Bytes(p), input, out _);
+                    if (r.IsOk)
+                    {
+                        generation[p] = g;
+                        Interlocked.Increment(ref deviceWrites);
+                    }
+                    else if (r.Code is not (-Errno.EPERM or -Errno.EBUSY))
+                    {
+                        Violation($"device write on {d.Options.Name}: {r}"); // -EPERM: a write-protect window; nothing was written
+                    }
+                }
+            }
+        });
+
         Thread.Sleep(TimeSpan.FromSeconds(seconds));
         stop.Cancel();
-        Worker[] workers = [migrator, cpu, invalidator, reader];
+        Worker[] workers = [migrator, cpu, invalidator, reader, writer];
         foreach (Worker w in workers)
         {
             Assert.True(w.Join(60_000), "a worker did not stop within 60 s (a hang)");
@@ -220,7 +246,7 @@ public abstract class DeviceMigrationStressTests(LauncherFixture fixture)
         }
 
         TestContext.Current.TestOutputHelper?.WriteLine(
-            $"{seconds} s: {migrations} migrations, {cpuChecks} CPU checks ({cpuWrites} writes, {refusedWrites} refused), {zaps} zaps, {forks} forks, {protects} write-protects, {reads} device reads ({busyReads} -EBUSY); " +
+            $"{seconds} s: {migrations} migrations, {cpuChecks} CPU checks ({cpuWrites} writes, {refusedWrites} refused), {zaps} zaps, {forks} forks, {protects} write-protects, {reads} device reads ({busyReads} -EBUSY), {deviceWrites} device writes; " +
             $"to device {dev0.Counters[DeviceEvent.PagesMigratedToDevice] + dev1.Counters[DeviceEvent.PagesMigratedToDevice]}, back {dev0.Counters[DeviceEvent.PagesMigratedToSystem] + dev1.Counters[DeviceEvent.PagesMigratedToSystem]} (CPU faults {dev0.Counters[DeviceEvent.MigrateToRamCalls] + dev1.Counters[DeviceEvent.MigrateToRamCalls]}), busy {mm.Counters[MmEvent.MigrationBusy]}, device memory full {dev1.Counters[DeviceEvent.DeviceAllocationFailures]}");
         Assert.True(violations.Count == 0, string.Join("\n", violations));
         Assert.True(cpuChecks > 0 && migrations > 0 && reads > 0, "every worker made progress");
