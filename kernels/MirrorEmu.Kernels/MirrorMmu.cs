@@ -115,7 +115,7 @@ public static class MirrorMmu
     /// <see cref="AccessPlacement.Device"/>.</summary>
     /// <param name="element">A non-negative result of <see cref="Translate"/>.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static byte Placement(long element) => (byte)(AccessPlacement.System + (int)(element >> 62));
+    public static int Placement(long element) => AccessPlacement.System + (int)(element >> 62);
 
     /// <summary>Translates <paramref name="va"/> for <paramref name="access"/> by <paramref name="item"/>: the element's index in
     /// the frames view, or -1 after recording the miss (<see cref="FaultSink.Fault"/>). The one miss path of every kernel.</summary>

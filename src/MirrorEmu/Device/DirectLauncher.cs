@@ -56,6 +56,8 @@ public sealed class DirectLauncher : DeviceLauncher
         private readonly Action<int> _runChunk;
         private KernelPass _pass; // the pass being run; written before Parallel.For, read by its iterations
         private int _count;
+        private long _accessesSystem; // added to by the chunks of a pass, taken by the device after the pass
+        private long _accessesDevice;
 
         /// <summary>Binds to the frames of <paramref name="memory"/> and of <paramref name="devicePool"/>.</summary>
         public Binding(PhysicalMemory memory, PhysicalMemory devicePool, ParallelOptions parallel)
@@ -69,6 +71,16 @@ public sealed class DirectLauncher : DeviceLauncher
 
         /// <inheritdoc/>
         public override ArrayView<ulong> DeviceFrames => _deviceFrames;
+
+        /// <inheritdoc/>
+        public override bool CountsAccesses => true;
+
+        /// <inheritdoc/>
+        public override void TakeAccesses(out long system, out long device)
+        {
+            system = Interlocked.Exchange(ref _accessesSystem, 0);
+            device = Interlocked.Exchange(ref _accessesDevice, 0);
+        }
 
         /// <inheritdoc/>
         public override ArrayView<ulong> PrepareFrames(PhysicalMemory memory) => _frames;
@@ -143,9 +155,10 @@ public sealed class DirectLauncher : DeviceLauncher
             }
         }
 
-        /// <summary>Calls <typeparamref name="TKernel"/>'s kernel for items [start, end), with the views the hit path uses in locals.</summary>
+        /// <summary>Calls <typeparamref name="TKernel"/>'s item method for items [start, end), with the views the hit path uses in
+        /// locals, and adds up where their accesses went in registers (no placement byte per item).</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void Loop<TKernel>(in KernelPass p, int start, int end)
+        private void Loop<TKernel>(in KernelPass p, int start, int end)
             where TKernel : struct, IKernelItem
         {
             ArrayView<ulong> table = p.Table;
@@ -153,60 +166,82 @@ public sealed class DirectLauncher : DeviceLauncher
             ArrayView<ulong> deviceFrames = p.DeviceFrames;
             FaultSink faults = p.Faults;
             WorkList work = p.Work;
-            ArrayView<byte> placement = p.Placement;
+            long sum = 0; // one access per item: the codes' sum is system + 2 * device
+            long system = 0;
+            long device = 0;
             for (int i = start; i < end; i++)
             {
-                TKernel.Run(i, table, frames, deviceFrames, faults, work, placement, in p);
+                int code = TKernel.Run(work.Item(i), table, frames, deviceFrames, faults, in p);
+                if (TKernel.TwoAccesses)
+                {
+                    system += AccessPlacement.SystemAccesses(code);
+                    device += AccessPlacement.DeviceAccesses(code);
+                }
+                else
+                {
+                    sum += code;
+                    device += code >> 1;
+                }
             }
+
+            Interlocked.Add(ref _accessesSystem, TKernel.TwoAccesses ? system : sum - (2 * device));
+            Interlocked.Add(ref _accessesDevice, device);
         }
     }
 
-    /// <summary>One work item of one kernel: the call of a <see cref="MirrorKernels"/> method with the pass's own arguments.</summary>
+    /// <summary>One work item of one kernel: the call of a <see cref="MirrorKernels"/> item method with the pass's own arguments.</summary>
     private interface IKernelItem
     {
-        /// <summary>Runs work item <paramref name="index"/>.</summary>
-        static abstract void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p);
+        /// <summary>True when an item makes two accesses (a copy), whose codes hold two placements; false for one, whose code is
+        /// <see cref="AccessPlacement.System"/> or <see cref="AccessPlacement.Device"/>.</summary>
+        static virtual bool TwoAccesses => false;
+
+        /// <summary>Runs work item <paramref name="item"/>.</summary>
+        /// <returns>Where its accesses went (<see cref="AccessPlacement"/>), 0 when it faulted.</returns>
+        static abstract int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p);
     }
 
     private readonly struct ReadItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
-            MirrorKernels.ReadKernel(index, table, frames, deviceFrames, faults, work, placement, p.Data, p.SrcVa);
+        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.Read(item, table, frames, deviceFrames, faults, p.Data, p.SrcVa);
     }
 
     private readonly struct WriteItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
-            MirrorKernels.WriteKernel(index, table, frames, deviceFrames, faults, work, placement, p.Data, p.DstVa);
+        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.Write(item, table, frames, deviceFrames, faults, p.Data, p.DstVa);
     }
 
     private readonly struct AtomicAddItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
-            MirrorKernels.AtomicAddKernel(index, table, frames, deviceFrames, faults, work, placement, p.Indices, p.DstVa, p.Elements, p.Value);
+        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.AtomicAdd(item, table, frames, deviceFrames, faults, p.Indices, p.DstVa, p.Elements, p.Value);
     }
 
     private readonly struct GatherItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
-            MirrorKernels.GatherKernel(index, table, frames, deviceFrames, faults, work, placement, p.Indices, p.Data, p.SrcVa, p.Elements);
+        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.Gather(item, table, frames, deviceFrames, faults, p.Indices, p.Data, p.SrcVa, p.Elements);
     }
 
     private readonly struct ScatterItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
-            MirrorKernels.ScatterKernel(index, table, frames, deviceFrames, faults, work, placement, p.Indices, p.Data, p.DstVa, p.Elements);
+        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.Scatter(item, table, frames, deviceFrames, faults, p.Indices, p.Data, p.DstVa, p.Elements);
     }
 
     private readonly struct StreamCopyItem : IKernelItem
     {
+        public static bool TwoAccesses => true;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, WorkList work, ArrayView<byte> placement, in KernelPass p) =>
-            MirrorKernels.StreamCopyKernel(index, table, frames, deviceFrames, faults, work, placement, p.SrcVa, p.DstVa);
+        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.StreamCopy(item, table, frames, deviceFrames, faults, p.SrcVa, p.DstVa);
     }
 }

@@ -14,6 +14,8 @@ namespace MirrorEmu.Device;
 /// a pass, which the launch's thread waits for.</remarks>
 internal sealed class LaunchContext : IDisposable
 {
+    private readonly bool _recordsPlacement; // the kernels store placement bytes (false: the launcher counts accesses itself)
+
     /// <summary>Creates the arrays on <paramref name="binding"/>.</summary>
     /// <param name="binding">The device's launcher binding.</param>
     /// <param name="faultBufferEntries">Entries of the fault buffer.</param>
@@ -27,6 +29,7 @@ internal sealed class LaunchContext : IDisposable
         StageData = binding.Allocate<ulong>();
         StageIndices = binding.Allocate<int>();
         Placement = binding.Allocate<byte>();
+        _recordsPlacement = !binding.CountsAccesses;
         Faults.EnsureLength(faultBufferEntries);
         State.EnsureLength(FaultBufferState.Length);
         FaultCapacity = faultBufferEntries;
@@ -139,8 +142,11 @@ internal sealed class LaunchContext : IDisposable
         Dedupe.Clear(0, DedupeWords);
         Replay.EnsureLength(ReplayWords);
         Replay.Clear(0, ReplayWords);
-        Placement.EnsureLength(items);
-        Placement.Clear(0, items);
+        if (_recordsPlacement)
+        {
+            Placement.EnsureLength(items);
+            Placement.Clear(0, items);
+        }
         State.Clear(0, FaultBufferState.Length);
         Marked = false;
         PendingStart = PendingEnd = 0;
@@ -214,6 +220,11 @@ internal sealed class LaunchContext : IDisposable
     /// <see cref="DeviceEvent.AccessesSystem"/> and <see cref="DeviceEvent.AccessesDevice"/>.</summary>
     public void CountPlacement()
     {
+        if (!_recordsPlacement)
+        {
+            return; // counted pass by pass (the direct launcher)
+        }
+
         Placement.Download(0, Items);
         ReadOnlySpan<byte> bytes = Placement.Host[..Items];
         if (Op == DeviceOp.StreamCopy)

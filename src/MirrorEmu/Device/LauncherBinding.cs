@@ -56,6 +56,19 @@ internal abstract unsafe class LauncherBinding : IDisposable
     public virtual void ReadDeviceFrame(ulong frame, Span<byte> destination) =>
         new ReadOnlySpan<byte>(DevicePool.FramePointer(frame), PageGeometry.PageSizeInt).CopyTo(destination);
 
+    /// <summary>True when <see cref="Run"/> counts where the accesses went itself (<see cref="TakeAccesses"/>); false when the
+    /// kernels record placement bytes that the launch counts at its end.</summary>
+    public virtual bool CountsAccesses => false;
+
+    /// <summary>Takes the accesses the passes run since the last call made, when <see cref="CountsAccesses"/>.</summary>
+    /// <param name="system">Accesses that reached the CPU's frames.</param>
+    /// <param name="device">Accesses that reached the device's memory.</param>
+    public virtual void TakeAccesses(out long system, out long device)
+    {
+        system = 0;
+        device = 0;
+    }
+
     /// <summary>Orders the copies made so far before what follows (the sfence after streaming stores).</summary>
     public virtual void CopiesDone() => PageCopy.Fence();
 

@@ -341,6 +341,13 @@ public sealed partial class MirrorDevice
                 var work = new WorkList(list, start, useList ? 1 : 0);
                 var pass = new KernelPass(ctx.Op, table, frames, _binding.DeviceFrames, faults, work, ctx.Placement.View, ctx.Data, ctx.Indices, ctx.SrcVa, ctx.DstVa, ctx.Elements, ctx.Value);
                 _binding.Run(pass, n);
+                if (_binding.CountsAccesses)
+                {
+                    _binding.TakeAccesses(out long system, out long device);
+                    ctx.Count(DeviceEvent.AccessesSystem, system);
+                    ctx.Count(DeviceEvent.AccessesDevice, device);
+                }
+
                 ctx.Count(DeviceEvent.Slices);
             }
             finally
