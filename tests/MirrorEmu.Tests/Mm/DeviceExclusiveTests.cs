@@ -8,22 +8,6 @@ namespace MirrorEmu.Tests.Mm;
 /// events on the way in and out, and what a CPU access, fork and mprotect do to such an entry.</summary>
 public sealed class DeviceExclusiveTests
 {
-    private sealed class Recorder : IMmuIntervalNotifierOps
-    {
-        public List<NotifierRange> Calls { get; } = [];
-
-        public bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
-        {
-            lock (Calls)
-            {
-                Calls.Add(range);
-            }
-
-            subscription.SetSeq(curSeq);
-            return true;
-        }
-    }
-
     private static KResult MakeExclusive(AddressSpace mm, ulong va, object? owner, out ulong pfn)
     {
         mm.MmapLock.ReadLock();
@@ -42,8 +26,7 @@ public sealed class DeviceExclusiveTests
     {
         using var mm = new AddressSpace();
         ulong a = Pages.MapAnon(mm, 1);
-        var rec = new Recorder();
-        mm.Notifiers.Insert(new MmuIntervalNotifier(rec), 0, PageGeometry.AddressSpaceSize).ThrowIfError();
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
         var owner = new object();
 
         Assert.True(MakeExclusive(mm, a, owner, out ulong pfn).IsOk);
@@ -63,8 +46,7 @@ public sealed class DeviceExclusiveTests
         ulong a = Pages.MapAnon(mm, 1);
         mm.CpuWrite(a, [41]);
         Assert.True(MakeExclusive(mm, a, null, out ulong pfn).IsOk);
-        var rec = new Recorder();
-        mm.Notifiers.Insert(new MmuIntervalNotifier(rec), 0, PageGeometry.AddressSpaceSize).ThrowIfError();
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
 
         mm.CpuWrite(a, [42]);
 

@@ -12,29 +12,6 @@ namespace MirrorEmu.Tests.Mm;
 /// </summary>
 public sealed class MigrateVmaTests
 {
-    private sealed class Recorder : IMmuIntervalNotifierOps
-    {
-        public List<NotifierRange> Calls { get; } = [];
-
-        public bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
-        {
-            lock (Calls)
-            {
-                Calls.Add(range);
-            }
-
-            subscription.SetSeq(curSeq);
-            return true;
-        }
-    }
-
-    private static Recorder Watch(AddressSpace mm)
-    {
-        var rec = new Recorder();
-        Assert.Equal(0, mm.Notifiers.Insert(new MmuIntervalNotifier(rec), 0, PageGeometry.AddressSpaceSize).Code);
-        return rec;
-    }
-
     [Fact]
     public void MigratedPagesBecomeDevicePrivateEntriesHoldingTheirData()
     {
@@ -48,7 +25,7 @@ public sealed class MigrateVmaTests
 
         Assert.Equal(0, Pages.Read(mm, a + Pages.Size)[0]); // page 1: the zero page; page 0: a hole
         long framesBefore = mm.Memory.FramesInUse;
-        Recorder rec = Watch(mm);
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
 
         Assert.Equal(8, dev.MigrateToDevice(mm, a, 8));
 
