@@ -3,30 +3,38 @@ using System.Runtime.CompilerServices;
 namespace MirrorEmu.Kernels;
 
 /// <summary>
-/// Where a work item's accesses went, as the kernels record it: one byte per work item in the launch's placement view,
-/// written when the item completes (a faulted item writes nothing until its replay). An item with one access holds
-/// <see cref="System"/> or <see cref="Device"/>; a copy holds its source's in the low two bits and its destination's
-/// shifted by <see cref="SecondShift"/>. The host counts the bytes after the launch (the <c>direct</c> launcher adds the
-/// codes up as it runs instead).
+/// Where a work item's accesses went. An item method returns a count word: one per access, <see cref="System"/> for an
+/// access that reached the CPU's frames and <see cref="Device"/> for one that reached the device's memory, added up (0
+/// when the item faulted), so that adding the words of many items counts both at once: the <c>direct</c> launcher does
+/// that in a register. The ILGPU launchers store each completed item's word as a placement byte (<see cref="ToByte"/>,
+/// the system count in bits 1..0 and the device count in bits 3..2) and count the bytes after the launch.
 /// </summary>
 public static class AccessPlacement
 {
-    /// <summary>The access reached a frame of the CPU's memory in place.</summary>
-    public const byte System = 1;
+    /// <summary>Where the device count sits in a count word.</summary>
+    public const int DeviceShift = 32;
 
-    /// <summary>The access reached a frame of the device's own memory.</summary>
-    public const byte Device = 2;
+    /// <summary>The count word of one access to the CPU's frames.</summary>
+    public const long System = 1;
 
-    /// <summary>Where the second access of a two-access item (a copy's destination) is recorded.</summary>
-    public const int SecondShift = 2;
+    /// <summary>The count word of one access to the device's memory.</summary>
+    public const long Device = 1L << DeviceShift;
 
-    /// <summary>How many of the accesses a placement code records reached the CPU's frames (0, 1 or 2).</summary>
-    /// <param name="code">A code an item method returned, or a placement byte.</param>
+    /// <summary>Where the device count sits in a placement byte.</summary>
+    public const int ByteDeviceShift = 2;
+
+    /// <summary>Accesses to the CPU's frames in a sum of count words (of at most 2^32 - 1 of them).</summary>
+    /// <param name="sum">Count words added up.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int SystemAccesses(int code) => (code & 1) + ((code >> SecondShift) & 1);
+    public static long SystemAccesses(long sum) => sum & uint.MaxValue;
 
-    /// <summary>How many of the accesses a placement code records reached the device's memory (0, 1 or 2).</summary>
-    /// <param name="code">A code an item method returned, or a placement byte.</param>
+    /// <summary>Accesses to the device's memory in a sum of count words.</summary>
+    /// <param name="sum">Count words added up.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int DeviceAccesses(int code) => ((code >> 1) & 1) + (code >> (SecondShift + 1));
+    public static long DeviceAccesses(long sum) => sum >>> DeviceShift;
+
+    /// <summary>The placement byte of one item's count word (at most three accesses of each kind).</summary>
+    /// <param name="word">What the item method returned.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static byte ToByte(long word) => (byte)((word & 3) | ((word >>> DeviceShift) << ByteDeviceShift));
 }

@@ -14,10 +14,10 @@ namespace MirrorEmu.Kernels;
 /// <remarks>
 /// ILGPU kernels (STYLE.md rule 18): index first, then views, then by-value constants; no exceptions, no
 /// allocation, no recursion. Each kernel is an entry (<c>…Kernel</c>) around an item method that does the work of one
-/// work item and returns where its accesses went (<see cref="AccessPlacement"/>, 0 when it faulted): the entry stores
-/// that in the item's placement byte, which the launch counts at its end. The <c>direct</c> launcher calls the item
-/// methods in its loops and adds the codes up in registers instead (a byte store per item cost it a quarter of its rate:
-/// bench Device/DeviceAccessBenchmarks.DirectOneThread); both count the same accesses. Everything is AggressiveInlining,
+/// work item and returns where its accesses went (a count word of <see cref="AccessPlacement"/>, 0 when it faulted): the
+/// entry stores it as the item's placement byte, which the launch counts at its end. The <c>direct</c> launcher calls the
+/// item methods in its loops and adds the words up in a register instead (a byte store per item cost it a quarter of its
+/// rate: bench Device/DeviceAccessBenchmarks.DirectOneThread); both count the same accesses. Everything is AggressiveInlining,
 /// which ILGPU ignores (without it every call copied its view arguments).
 /// </remarks>
 public static class MirrorKernels
@@ -47,9 +47,9 @@ public static class MirrorKernels
     /// <param name="faults">Where misses go.</param>
     /// <param name="output">Device memory receiving one element per work item.</param>
     /// <param name="srcVa">The mirrored array's virtual address.</param>
-    /// <returns>Where the access went (<see cref="AccessPlacement"/>), or 0 when it faulted.</returns>
+    /// <returns>Where the access went (a count word of <see cref="AccessPlacement"/>), or 0 when it faulted.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int Read(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ArrayView<ulong> output, ulong srcVa)
+    public static long Read(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ArrayView<ulong> output, ulong srcVa)
     {
         long element = MirrorMmu.TranslateOrFault(table, faults, srcVa + ((ulong)item << DeviceGeometry.ElementShift), DeviceAccess.Read, item);
         if (element < 0)
@@ -88,7 +88,7 @@ public static class MirrorKernels
     /// <param name="dstVa">The mirrored array's virtual address.</param>
     /// <returns>Where the access went, or 0 when it faulted.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int Write(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ArrayView<ulong> input, ulong dstVa)
+    public static long Write(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ArrayView<ulong> input, ulong dstVa)
     {
         long element = MirrorMmu.TranslateOrFault(table, faults, dstVa + ((ulong)item << DeviceGeometry.ElementShift), DeviceAccess.Write, item);
         if (element < 0)
@@ -132,7 +132,7 @@ public static class MirrorKernels
     /// <param name="value">The addend.</param>
     /// <returns>Where the access went, or 0 when it faulted or its index was out of range.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int AtomicAdd(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ArrayView<int> indices, ulong dstVa, long dstElements, ulong value)
+    public static long AtomicAdd(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ArrayView<int> indices, ulong dstVa, long dstElements, ulong value)
     {
         long element = MirrorMmu.TranslateIndexed(table, faults, indices[item], dstVa, dstElements, DeviceAccess.Atomic, item);
         if (element < 0)
@@ -175,7 +175,7 @@ public static class MirrorKernels
     /// <param name="srcElements">Elements in the mirrored array.</param>
     /// <returns>Where the access went, or 0 when it faulted or its index was out of range.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int Gather(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ArrayView<int> indices, ArrayView<ulong> output, ulong srcVa, long srcElements)
+    public static long Gather(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ArrayView<int> indices, ArrayView<ulong> output, ulong srcVa, long srcElements)
     {
         long element = MirrorMmu.TranslateIndexed(table, faults, indices[item], srcVa, srcElements, DeviceAccess.Read, item);
         if (element < 0)
@@ -218,7 +218,7 @@ public static class MirrorKernels
     /// <param name="dstElements">Elements in the mirrored array.</param>
     /// <returns>Where the access went, or 0 when it faulted or its index was out of range.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int Scatter(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ArrayView<int> indices, ArrayView<ulong> input, ulong dstVa, long dstElements)
+    public static long Scatter(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ArrayView<int> indices, ArrayView<ulong> input, ulong dstVa, long dstElements)
     {
         long element = MirrorMmu.TranslateIndexed(table, faults, indices[item], dstVa, dstElements, DeviceAccess.Write, item);
         if (element < 0)
@@ -256,10 +256,9 @@ public static class MirrorKernels
     /// <param name="faults">Where misses go.</param>
     /// <param name="srcVa">The source's virtual address.</param>
     /// <param name="dstVa">The destination's virtual address.</param>
-    /// <returns>The source's placement in the low bits and the destination's shifted by
-    /// <see cref="AccessPlacement.SecondShift"/>, or 0 when either faulted.</returns>
+    /// <returns>The count words of both accesses added up, or 0 when either faulted.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int StreamCopy(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ulong srcVa, ulong dstVa)
+    public static long StreamCopy(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, ulong srcVa, ulong dstVa)
     {
         ulong offset = (ulong)item << DeviceGeometry.ElementShift;
         long from = MirrorMmu.TranslateOrFault(table, faults, srcVa + offset, DeviceAccess.Read, item);
@@ -270,19 +269,19 @@ public static class MirrorKernels
         }
 
         MirrorMmu.Store(frames, deviceFrames, to, MirrorMmu.Load(frames, deviceFrames, from));
-        return MirrorMmu.Placement(from) | (MirrorMmu.Placement(to) << AccessPlacement.SecondShift);
+        return MirrorMmu.Placement(from) + MirrorMmu.Placement(to);
     }
 
-    /// <summary>Stores a completed item's placement code (nothing for an item that faulted: its byte stays 0 until its replay).</summary>
+    /// <summary>Stores a completed item's placement byte (nothing for an item that faulted: its byte stays 0 until its replay).</summary>
     /// <param name="placement">The launch's placement bytes.</param>
     /// <param name="item">The work item.</param>
-    /// <param name="code">What the item method returned.</param>
+    /// <param name="word">What the item method returned.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Record(ArrayView<byte> placement, int item, int code)
+    private static void Record(ArrayView<byte> placement, int item, long word)
     {
-        if (code != 0)
+        if (word != 0)
         {
-            placement[item] = (byte)code;
+            placement[item] = AccessPlacement.ToByte(word);
         }
     }
 }

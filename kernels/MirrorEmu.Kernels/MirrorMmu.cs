@@ -111,11 +111,11 @@ public static class MirrorMmu
         }
     }
 
-    /// <summary>Where the access to the element <see cref="Translate"/> returned went: <see cref="AccessPlacement.System"/> or
-    /// <see cref="AccessPlacement.Device"/>.</summary>
+    /// <summary>The count word of the access to the element <see cref="Translate"/> returned:
+    /// <see cref="AccessPlacement.System"/> or <see cref="AccessPlacement.Device"/>.</summary>
     /// <param name="element">A non-negative result of <see cref="Translate"/>.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int Placement(long element) => AccessPlacement.System + (int)(element >> 62);
+    public static long Placement(long element) => 1L << (int)((element >> 62) << 5);
 
     /// <summary>Translates <paramref name="va"/> for <paramref name="access"/> by <paramref name="item"/>: the element's index in
     /// the frames view, or -1 after recording the miss (<see cref="FaultSink.Fault"/>). The one miss path of every kernel.</summary>

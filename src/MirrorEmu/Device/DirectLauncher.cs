@@ -156,7 +156,7 @@ public sealed class DirectLauncher : DeviceLauncher
         }
 
         /// <summary>Calls <typeparamref name="TKernel"/>'s item method for items [start, end), with the views the hit path uses in
-        /// locals, and adds up where their accesses went in registers (no placement byte per item).</summary>
+        /// locals, and adds up where their accesses went in one register (no placement byte per item).</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
         private void Loop<TKernel>(in KernelPass p, int start, int end)
             where TKernel : struct, IKernelItem
@@ -166,82 +166,66 @@ public sealed class DirectLauncher : DeviceLauncher
             ArrayView<ulong> deviceFrames = p.DeviceFrames;
             FaultSink faults = p.Faults;
             WorkList work = p.Work;
-            long sum = 0; // one access per item: the codes' sum is system + 2 * device
-            long system = 0;
-            long device = 0;
+            long sum = 0; // count words: the system count below bit 32, the device count above
             for (int i = start; i < end; i++)
             {
-                int code = TKernel.Run(work.Item(i), table, frames, deviceFrames, faults, in p);
-                if (TKernel.TwoAccesses)
-                {
-                    system += AccessPlacement.SystemAccesses(code);
-                    device += AccessPlacement.DeviceAccesses(code);
-                }
-                else
-                {
-                    sum += code;
-                    device += code >> 1;
-                }
+                sum += TKernel.Run(work.Item(i), table, frames, deviceFrames, faults, in p);
             }
 
-            Interlocked.Add(ref _accessesSystem, TKernel.TwoAccesses ? system : sum - (2 * device));
-            Interlocked.Add(ref _accessesDevice, device);
+            Interlocked.Add(ref _accessesSystem, AccessPlacement.SystemAccesses(sum));
+            Interlocked.Add(ref _accessesDevice, AccessPlacement.DeviceAccesses(sum));
         }
     }
 
     /// <summary>One work item of one kernel: the call of a <see cref="MirrorKernels"/> item method with the pass's own arguments.</summary>
     private interface IKernelItem
     {
-        /// <summary>True when an item makes two accesses (a copy), whose codes hold two placements; false for one, whose code is
-        /// <see cref="AccessPlacement.System"/> or <see cref="AccessPlacement.Device"/>.</summary>
-        static virtual bool TwoAccesses => false;
 
         /// <summary>Runs work item <paramref name="item"/>.</summary>
-        /// <returns>Where its accesses went (<see cref="AccessPlacement"/>), 0 when it faulted.</returns>
-        static abstract int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p);
+        /// <returns>Where its accesses went (a count word of <see cref="AccessPlacement"/>), 0 when it faulted.</returns>
+        static abstract long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p);
     }
 
     private readonly struct ReadItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
             MirrorKernels.Read(item, table, frames, deviceFrames, faults, p.Data, p.SrcVa);
     }
 
     private readonly struct WriteItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
             MirrorKernels.Write(item, table, frames, deviceFrames, faults, p.Data, p.DstVa);
     }
 
     private readonly struct AtomicAddItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
             MirrorKernels.AtomicAdd(item, table, frames, deviceFrames, faults, p.Indices, p.DstVa, p.Elements, p.Value);
     }
 
     private readonly struct GatherItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
             MirrorKernels.Gather(item, table, frames, deviceFrames, faults, p.Indices, p.Data, p.SrcVa, p.Elements);
     }
 
     private readonly struct ScatterItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
             MirrorKernels.Scatter(item, table, frames, deviceFrames, faults, p.Indices, p.Data, p.DstVa, p.Elements);
     }
 
     private readonly struct StreamCopyItem : IKernelItem
     {
-        public static bool TwoAccesses => true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static int Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
             MirrorKernels.StreamCopy(item, table, frames, deviceFrames, faults, p.SrcVa, p.DstVa);
     }
 }

@@ -189,8 +189,8 @@ public sealed class MirrorKernelsTests : IDisposable
 
         Assert.All(output.AsSpan(0, PageElements).ToArray(), v => Assert.Equal(0x99UL, v));
         Assert.All(output.AsSpan(PageElements).ToArray(), v => Assert.Equal(0x44UL, v));
-        Assert.Equal(PageElements, _placement.AsSpan(0, PageElements).Count(AccessPlacement.Device));
-        Assert.Equal(PageElements, _placement.AsSpan(PageElements, PageElements).Count(AccessPlacement.System));
+        Assert.Equal(PageElements, _placement.AsSpan(0, PageElements).Count(AccessPlacement.ToByte(AccessPlacement.Device)));
+        Assert.Equal(PageElements, _placement.AsSpan(PageElements, PageElements).Count(AccessPlacement.ToByte(AccessPlacement.System)));
 
         var input = Pinned<ulong>(PageElements);
         Array.Fill(input, 7UL);
