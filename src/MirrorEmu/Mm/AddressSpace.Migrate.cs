@@ -383,6 +383,10 @@ public sealed partial class AddressSpace
         bool write = pte.Swap == SwapType.MigrationWrite && !pte.IsUffdWp;
         bool device = DevicePagemap.IsDevicePfn(newPfn);
         Pte entry = (device ? Pte.DevicePrivate(newPfn, write) : Pte.Present(newPfn, write)).WithUffdWp(pte.IsUffdWp);
+        if (!device && VmaLookup(addr) is { } vma && (vma.Flags & VmFlags.AccessMask) == 0)
+        {
+            entry = entry.WithProtNone(); // vm_page_prot of a PROT_NONE mapping
+        }
         if (newPfn == oldPfn)
         {
             PageTable.TryUpdate(ref slot, pte, entry); // the migration entry's reference passes back to the page's entry

@@ -172,6 +172,33 @@ public sealed class MigrateVmaTests
     }
 
     [Fact]
+    public void ARestoredPageOfAProtNoneMappingStaysInaccessible()
+    {
+        using var mm = new AddressSpace();
+        using var dev = new TestDevicePagemap();
+        ulong a = Pages.MapAnon(mm, 1);
+        mm.CpuWrite(a, [5]);
+        mm.Mprotect(a, Pages.Size, Prot.None).ThrowIfError();
+        var args = new MigrateVma(1);
+        mm.MmapLock.ReadLock();
+        try
+        {
+            args.Reset(mm.VmaLookup(a)!, a, a + Pages.Size, dev, MigrateSelect.System);
+            mm.MigrateVmaSetup(args).ThrowIfError();
+            Assert.Equal(1, args.Cpages);
+            mm.MigrateVmaPages(args);
+            mm.MigrateVmaFinalize(args); // no destination: the page is restored
+        }
+        finally
+        {
+            mm.MmapLock.ReadUnlock();
+        }
+
+        Assert.True(mm.PageTable.Read(a).IsProtNone, mm.PageTable.Read(a).ToString());
+        Assert.Throws<MemoryFaultException>(() => mm.CpuRead(a, new byte[1]));
+    }
+
+    [Fact]
     public void ForkSharesADevicePageReadOnlyAndTheChildFaultsItsOwnCopyBack()
     {
         using var mm = new AddressSpace();
