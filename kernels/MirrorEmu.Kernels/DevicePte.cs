@@ -8,19 +8,20 @@ public enum DeviceFrameKind
     /// <summary>A frame of the CPU's physical memory, addressed in place (the frame field is a pfn of the pool).</summary>
     System = 0,
 
-    /// <summary>Reserved for device-private memory (issue 5b/7): the frame field is a frame of the device's own pool.
-    /// Nothing makes such entries yet; kernels treat them as a miss.</summary>
+    /// <summary>A page of the device's own memory (a device-private page migrated there): the frame field is a frame of
+    /// the device's pool, reached through the kernels' device-frames view.</summary>
     Device = 1,
 
     /// <summary>A directory entry: the frame field is the index of the next level's table block.</summary>
     Table = 2,
 }
 
-// [63 VALID][62 WRITE][61 ATOMIC, reserved for 5b][60..59 kind][58 reserved][57..53 order][52..0 frame]
+// [63 VALID][62 WRITE][61 ATOMIC][60..59 kind][58 reserved][57..53 order][52..0 frame]
 
 /// <summary>
 /// One 64-bit entry of the device page table, at every level: a directory entry (<see cref="DeviceFrameKind.Table"/>,
-/// the frame field is the next block's index), a leaf mapping one page, or a huge leaf at level 1 whose
+/// the frame field is the next block's index), a leaf mapping one page (of the CPU's memory, or of the device's own:
+/// <see cref="Kind"/>), or a huge leaf at level 1 whose
 /// <see cref="Order"/> is 9 (a 2 MiB PMD mapping from hmm_range_fault's order bits, mapped as one entry). The order
 /// field sits where HMM's does (bits 57..53) and is as wide.
 /// </summary>
@@ -33,7 +34,8 @@ public readonly struct DevicePte : IEquatable<DevicePte>
     /// <summary>The device may write through the entry.</summary>
     public const ulong WriteBit = 1UL << 62;
 
-    /// <summary>Reserved for device-exclusive (atomic) mappings, issue 5b/7 (dmirror's DPT_XA_TAG_ATOMIC).</summary>
+    /// <summary>A device-exclusive mapping for the device's atomics (dmirror's DPT_XA_TAG_ATOMIC): the CPU entry is a
+    /// device-exclusive entry, so atomics may go through it; plain stores may not (no <see cref="WriteBit"/>).</summary>
     public const ulong AtomicBit = 1UL << 61;
 
     /// <summary>Lowest bit of the kind field.</summary>
@@ -85,6 +87,13 @@ public readonly struct DevicePte : IEquatable<DevicePte>
         get => (_value & WriteBit) != 0;
     }
 
+    /// <summary>True for a device-exclusive (atomic) mapping.</summary>
+    public bool IsAtomic
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (_value & AtomicBit) != 0;
+    }
+
     /// <summary>What the frame field names.</summary>
     public DeviceFrameKind Kind
     {
@@ -123,6 +132,27 @@ public readonly struct DevicePte : IEquatable<DevicePte>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static DevicePte SystemFrame(ulong pfn, bool writable, int order = 0) =>
         new(ValidBit | (writable ? WriteBit : 0) | ((ulong)DeviceFrameKind.System << KindShift) | ((ulong)order << OrderShift) | (pfn & FrameMask));
+
+    /// <summary>A leaf mapping frame <paramref name="frame"/> of the device's own memory.</summary>
+    /// <param name="frame">A frame of the device's pool.</param>
+    /// <param name="writable">Whether the device may write.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static DevicePte DeviceFrame(ulong frame, bool writable) =>
+        new(ValidBit | (writable ? WriteBit : 0) | ((ulong)DeviceFrameKind.Device << KindShift) | (frame & FrameMask));
+
+    /// <summary>A device-exclusive leaf for atomics on <paramref name="pfn"/> of the CPU's memory (dmirror_atomic_map).</summary>
+    /// <param name="pfn">The page the CPU holds as a device-exclusive entry.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static DevicePte Atomic(ulong pfn) =>
+        new(ValidBit | AtomicBit | ((ulong)DeviceFrameKind.System << KindShift) | (pfn & FrameMask));
+
+    /// <summary>True when the entry lets <paramref name="access"/> through: valid, writable for a store, writable or
+    /// atomic for an atomic.</summary>
+    /// <param name="access">The access.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Allows(DeviceAccess access) =>
+        (_value & ValidBit) != 0
+        && (access == DeviceAccess.Read || (_value & (access == DeviceAccess.Write ? WriteBit : WriteBit | AtomicBit)) != 0);
 
     /// <summary>A directory entry pointing at table block <paramref name="block"/>.</summary>
     /// <param name="block">The block's index in the table's pool.</param>

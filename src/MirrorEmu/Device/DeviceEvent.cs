@@ -96,4 +96,32 @@ public enum DeviceEvent
 
     /// <summary>Leaf entries cleared by invalidations (a huge leaf counts once).</summary>
     EntriesCleared,
+
+    /// <summary>Kernel accesses that reached a frame of the CPU's memory in place.</summary>
+    AccessesSystem,
+
+    /// <summary>Kernel accesses that reached a frame of the device's own memory.</summary>
+    AccessesDevice,
+
+    /// <summary>Pages migrated to device memory (migrate_vma_pages left MIGRATE on them).</summary>
+    PagesMigratedToDevice,
+
+    /// <summary>Pages migrated back to system memory: by MigrateToSystem, Release, or a CPU fault (migrate_to_ram).</summary>
+    PagesMigratedToSystem,
+
+    /// <summary>CPU faults on this device's pages handed to its migrate_to_ram (dmirror_devmem_fault).</summary>
+    MigrateToRamCalls,
+
+    /// <summary>Pages a migration to the device left in system memory because something else held them (migrate_vma's busy pages).</summary>
+    MigrationPagesBusy,
+
+    /// <summary>Pages a migration to the device left in system memory because the device memory was full.</summary>
+    DeviceAllocationFailures,
+
+    /// <summary>Pages mapped for device atomics by make_device_exclusive (HMM_DMIRROR_EXCLUSIVE).</summary>
+    PagesMadeExclusive,
+
+    /// <summary>Device page-table entries pointing at device memory, written by migrations and by faults on the device's
+    /// own pages (hmm_range_fault reporting its device pfn).</summary>
+    DevicePagesMapped,
 }

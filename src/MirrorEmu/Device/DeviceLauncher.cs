@@ -63,11 +63,13 @@ public abstract class DeviceLauncher : IDisposable
     public static DeviceLauncher Create(LauncherKind kind) =>
         TryCreate(kind, out DeviceLauncher? launcher, out string reason) ? launcher : throw new NotSupportedException($"launcher {kind}: {reason}");
 
-    /// <summary>Binds the launcher to a device whose frames live in <paramref name="memory"/>.</summary>
+    /// <summary>Binds the launcher to a device whose frames live in <paramref name="memory"/> and whose own memory's frames
+    /// are counted (and, on the CPU paths, kept) by <paramref name="devicePool"/>.</summary>
     /// <param name="memory">The pool the device's address space draws on.</param>
+    /// <param name="devicePool">The device memory's frame allocator.</param>
     /// <returns>The binding.</returns>
     /// <exception cref="NotSupportedException">The frames cannot be addressed in place (a chunked arena); the message says why.</exception>
-    internal abstract LauncherBinding Bind(PhysicalMemory memory);
+    internal abstract LauncherBinding Bind(PhysicalMemory memory, PhysicalMemory devicePool);
 
     /// <inheritdoc/>
     public void Dispose()

@@ -8,7 +8,8 @@ namespace MirrorEmu.Device;
 /// <summary>
 /// The <c>direct</c> launcher: the kernel methods of <see cref="MirrorKernels"/> called from
 /// <see cref="Parallel.For(int, int, Action{int})"/> over views of host memory, with no ILGPU at run time (ILGPU's
-/// view types only). Every buffer is host memory, so nothing is copied.
+/// view types only). Every buffer is host memory, so nothing is copied; the device's own memory is a separate pool
+/// of host memory.
 /// </summary>
 public sealed class DirectLauncher : DeviceLauncher
 {
@@ -36,10 +37,11 @@ public sealed class DirectLauncher : DeviceLauncher
         $"direct: the kernel methods from Parallel.For over host views, {(_parallel.MaxDegreeOfParallelism == -1 ? Environment.ProcessorCount : _parallel.MaxDegreeOfParallelism)} threads";
 
     /// <inheritdoc/>
-    internal override LauncherBinding Bind(PhysicalMemory memory)
+    internal override LauncherBinding Bind(PhysicalMemory memory, PhysicalMemory devicePool)
     {
         RequireContiguous(memory, "direct");
-        return new Binding(memory, _parallel);
+        RequireContiguous(devicePool, "direct");
+        return new Binding(memory, devicePool, _parallel);
     }
 
     /// <summary>A device's state on the direct launcher.</summary>
@@ -49,17 +51,35 @@ public sealed class DirectLauncher : DeviceLauncher
         private const int ChunkItems = 4096;
 
         private readonly ArrayView<ulong> _frames;
+        private readonly ArrayView<ulong> _deviceFrames;
         private readonly ParallelOptions _parallel;
         private readonly Action<int> _runChunk;
         private KernelPass _pass; // the pass being run; written before Parallel.For, read by its iterations
         private int _count;
+        private long _accessesSystem; // added to by the chunks of a pass, taken by the device after the pass
+        private long _accessesDevice;
 
-        /// <summary>Binds to the frames of <paramref name="memory"/>.</summary>
-        public Binding(PhysicalMemory memory, ParallelOptions parallel)
+        /// <summary>Binds to the frames of <paramref name="memory"/> and of <paramref name="devicePool"/>.</summary>
+        public Binding(PhysicalMemory memory, PhysicalMemory devicePool, ParallelOptions parallel)
+            : base(devicePool)
         {
             _parallel = parallel;
             _frames = HostMemoryBuffer.View<ulong>(null, memory.Arena.BaseAddress, (long)(memory.Arena.SpanBytes >> DeviceGeometry.ElementShift));
+            _deviceFrames = HostMemoryBuffer.View<ulong>(null, devicePool.Arena.BaseAddress, (long)(devicePool.Arena.SpanBytes >> DeviceGeometry.ElementShift));
             _runChunk = RunChunk;
+        }
+
+        /// <inheritdoc/>
+        public override ArrayView<ulong> DeviceFrames => _deviceFrames;
+
+        /// <inheritdoc/>
+        public override bool CountsAccesses => true;
+
+        /// <inheritdoc/>
+        public override void TakeAccesses(out long system, out long device)
+        {
+            system = Interlocked.Exchange(ref _accessesSystem, 0);
+            device = Interlocked.Exchange(ref _accessesDevice, 0);
         }
 
         /// <inheritdoc/>
@@ -135,68 +155,77 @@ public sealed class DirectLauncher : DeviceLauncher
             }
         }
 
-        /// <summary>Calls <typeparamref name="TKernel"/>'s kernel for items [start, end), with the views the hit path uses in locals.</summary>
+        /// <summary>Calls <typeparamref name="TKernel"/>'s item method for items [start, end), with the views the hit path uses in
+        /// locals, and adds up where their accesses went in one register (no placement byte per item).</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void Loop<TKernel>(in KernelPass p, int start, int end)
+        private void Loop<TKernel>(in KernelPass p, int start, int end)
             where TKernel : struct, IKernelItem
         {
             ArrayView<ulong> table = p.Table;
             ArrayView<ulong> frames = p.Frames;
+            ArrayView<ulong> deviceFrames = p.DeviceFrames;
             FaultSink faults = p.Faults;
             WorkList work = p.Work;
+            long sum = 0; // count words: the system count below bit 32, the device count above
             for (int i = start; i < end; i++)
             {
-                TKernel.Run(i, table, frames, faults, work, in p);
+                sum += TKernel.Run(work.Item(i), table, frames, deviceFrames, faults, in p);
             }
+
+            Interlocked.Add(ref _accessesSystem, AccessPlacement.SystemAccesses(sum));
+            Interlocked.Add(ref _accessesDevice, AccessPlacement.DeviceAccesses(sum));
         }
     }
 
-    /// <summary>One work item of one kernel: the call of a <see cref="MirrorKernels"/> method with the pass's own arguments.</summary>
+    /// <summary>One work item of one kernel: the call of a <see cref="MirrorKernels"/> item method with the pass's own arguments.</summary>
     private interface IKernelItem
     {
-        /// <summary>Runs work item <paramref name="index"/>.</summary>
-        static abstract void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p);
+
+        /// <summary>Runs work item <paramref name="item"/>.</summary>
+        /// <returns>Where its accesses went (a count word of <see cref="AccessPlacement"/>), 0 when it faulted.</returns>
+        static abstract long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p);
     }
 
     private readonly struct ReadItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.ReadKernel(index, table, frames, faults, work, p.Data, p.SrcVa);
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.Read(item, table, frames, deviceFrames, faults, p.Data, p.SrcVa);
     }
 
     private readonly struct WriteItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.WriteKernel(index, table, frames, faults, work, p.Data, p.DstVa);
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.Write(item, table, frames, deviceFrames, faults, p.Data, p.DstVa);
     }
 
     private readonly struct AtomicAddItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.AtomicAddKernel(index, table, frames, faults, work, p.Indices, p.DstVa, p.Elements, p.Value);
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.AtomicAdd(item, table, frames, deviceFrames, faults, p.Indices, p.DstVa, p.Elements, p.Value);
     }
 
     private readonly struct GatherItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.GatherKernel(index, table, frames, faults, work, p.Indices, p.Data, p.SrcVa, p.Elements);
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.Gather(item, table, frames, deviceFrames, faults, p.Indices, p.Data, p.SrcVa, p.Elements);
     }
 
     private readonly struct ScatterItem : IKernelItem
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.ScatterKernel(index, table, frames, faults, work, p.Indices, p.Data, p.DstVa, p.Elements);
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.Scatter(item, table, frames, deviceFrames, faults, p.Indices, p.Data, p.DstVa, p.Elements);
     }
 
     private readonly struct StreamCopyItem : IKernelItem
     {
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Run(int index, ArrayView<ulong> table, ArrayView<ulong> frames, FaultSink faults, WorkList work, in KernelPass p) =>
-            MirrorKernels.StreamCopyKernel(index, table, frames, faults, work, p.SrcVa, p.DstVa);
+        public static long Run(int item, ArrayView<ulong> table, ArrayView<ulong> frames, ArrayView<ulong> deviceFrames, FaultSink faults, in KernelPass p) =>
+            MirrorKernels.StreamCopy(item, table, frames, deviceFrames, faults, p.SrcVa, p.DstVa);
     }
 }

@@ -14,7 +14,8 @@ namespace MirrorEmu.Device;
 /// A launcher on an ILGPU accelerator: the CPU accelerator everywhere, CUDA where a GPU can address host frames in
 /// place. The kernels are <see cref="MirrorKernels"/>' methods. The device's page table, fault buffer,
 /// masks and data buffers live in the accelerator's memory and are copied as a GPU's would be (on the CPU
-/// accelerator the copies are memcpy, so that path is exercised everywhere); the frames are addressed in place.
+/// accelerator the copies are memcpy, so that path is exercised everywhere); the frames are addressed in place. The
+/// device's own memory (pages migrated to it) is a buffer in GPU memory on CUDA, the device pool's frames on the CPU.
 /// Kernels are compiled when the first device binds.
 /// </summary>
 public sealed class IlgpuLauncher : DeviceLauncher
@@ -24,12 +25,12 @@ public sealed class IlgpuLauncher : DeviceLauncher
     private readonly Context _context;
     private readonly Accelerator _accelerator;
     private readonly CudaFrameMapping.Mode _cudaMode;
-    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<ulong>, ulong>? _read;
-    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<ulong>, ulong>? _write;
-    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ulong, long, ulong>? _atomicAdd;
-    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>? _gather;
-    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>? _scatter;
-    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ulong, ulong>? _streamCopy;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ArrayView<ulong>, ulong>? _read;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ArrayView<ulong>, ulong>? _write;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ArrayView<int>, ulong, long, ulong>? _atomicAdd;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ArrayView<int>, ArrayView<ulong>, ulong, long>? _gather;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ArrayView<int>, ArrayView<ulong>, ulong, long>? _scatter;
+    private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ulong, ulong>? _streamCopy;
 
     private IlgpuLauncher(LauncherKind kind, Context context, Accelerator accelerator, CudaFrameMapping.Mode cudaMode)
     {
@@ -120,11 +121,12 @@ public sealed class IlgpuLauncher : DeviceLauncher
         debugChecks ? builder.Assertions().Verify() : builder;
 
     /// <inheritdoc/>
-    internal override LauncherBinding Bind(PhysicalMemory memory)
+    internal override LauncherBinding Bind(PhysicalMemory memory, PhysicalMemory devicePool)
     {
         RequireContiguous(memory, Kind.ToString().ToLowerInvariant());
+        RequireContiguous(devicePool, Kind.ToString().ToLowerInvariant());
         LoadKernels();
-        return new Binding(this, memory);
+        return new Binding(this, memory, devicePool);
     }
 
     /// <summary>Compiles every kernel now, so that no pass compiles one while it holds its device's driver lock (an
@@ -133,12 +135,12 @@ public sealed class IlgpuLauncher : DeviceLauncher
     {
         using (new RankedMonitor(_queue, LockRank.DeviceQueue))
         {
-            _read ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<ulong>, ulong>(MirrorKernels.ReadKernel);
-            _write ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<ulong>, ulong>(MirrorKernels.WriteKernel);
-            _atomicAdd ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ulong, long, ulong>(MirrorKernels.AtomicAddKernel);
-            _gather ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.GatherKernel);
-            _scatter ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.ScatterKernel);
-            _streamCopy ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ulong, ulong>(MirrorKernels.StreamCopyKernel);
+            _read ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ArrayView<ulong>, ulong>(MirrorKernels.ReadKernel);
+            _write ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ArrayView<ulong>, ulong>(MirrorKernels.WriteKernel);
+            _atomicAdd ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ArrayView<int>, ulong, long, ulong>(MirrorKernels.AtomicAddKernel);
+            _gather ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.GatherKernel);
+            _scatter ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ArrayView<int>, ArrayView<ulong>, ulong, long>(MirrorKernels.ScatterKernel);
+            _streamCopy ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, FaultSink, WorkList, ArrayView<byte>, ulong, ulong>(MirrorKernels.StreamCopyKernel);
         }
     }
 
@@ -161,22 +163,22 @@ public sealed class IlgpuLauncher : DeviceLauncher
             switch (p.Op)
             {
                 case DeviceOp.Read:
-                    _read!(extent, p.Table, p.Frames, p.Faults, p.Work, p.Data, p.SrcVa);
+                    _read!(extent, p.Table, p.Frames, p.DeviceFrames, p.Faults, p.Work, p.Placement, p.Data, p.SrcVa);
                     break;
                 case DeviceOp.Write:
-                    _write!(extent, p.Table, p.Frames, p.Faults, p.Work, p.Data, p.DstVa);
+                    _write!(extent, p.Table, p.Frames, p.DeviceFrames, p.Faults, p.Work, p.Placement, p.Data, p.DstVa);
                     break;
                 case DeviceOp.AtomicAdd:
-                    _atomicAdd!(extent, p.Table, p.Frames, p.Faults, p.Work, p.Indices, p.DstVa, p.Elements, p.Value);
+                    _atomicAdd!(extent, p.Table, p.Frames, p.DeviceFrames, p.Faults, p.Work, p.Placement, p.Indices, p.DstVa, p.Elements, p.Value);
                     break;
                 case DeviceOp.Gather:
-                    _gather!(extent, p.Table, p.Frames, p.Faults, p.Work, p.Indices, p.Data, p.SrcVa, p.Elements);
+                    _gather!(extent, p.Table, p.Frames, p.DeviceFrames, p.Faults, p.Work, p.Placement, p.Indices, p.Data, p.SrcVa, p.Elements);
                     break;
                 case DeviceOp.Scatter:
-                    _scatter!(extent, p.Table, p.Frames, p.Faults, p.Work, p.Indices, p.Data, p.DstVa, p.Elements);
+                    _scatter!(extent, p.Table, p.Frames, p.DeviceFrames, p.Faults, p.Work, p.Placement, p.Indices, p.Data, p.DstVa, p.Elements);
                     break;
                 default:
-                    _streamCopy!(extent, p.Table, p.Frames, p.Faults, p.Work, p.SrcVa, p.DstVa);
+                    _streamCopy!(extent, p.Table, p.Frames, p.DeviceFrames, p.Faults, p.Work, p.Placement, p.SrcVa, p.DstVa);
                     break;
             }
 
@@ -185,29 +187,94 @@ public sealed class IlgpuLauncher : DeviceLauncher
     }
 
     /// <summary>A device's state on an ILGPU accelerator.</summary>
-    private sealed class Binding : LauncherBinding
+    private sealed unsafe class Binding : LauncherBinding
     {
         private readonly IlgpuLauncher _launcher;
         private readonly CudaFrameMapping? _cudaFrames;
         private readonly ArrayView<ulong> _cpuFrames;
+        private readonly MemoryBuffer1D<ulong, Stride1D.Dense>? _vram; // the device memory on a GPU
+        private readonly ArrayView<ulong> _deviceFrames;
         private readonly List<int> _dirty = [];
         private MemoryBuffer1D<ulong, Stride1D.Dense>? _table;
         private int _tableGeneration = -1;
 
-        /// <summary>Binds to the frames of <paramref name="memory"/>.</summary>
-        public Binding(IlgpuLauncher launcher, PhysicalMemory memory)
+        /// <summary>Binds to the frames of <paramref name="memory"/>, with the device memory counted by
+        /// <paramref name="devicePool"/>: its frames on the CPU accelerator, a buffer of as many frames in GPU memory on CUDA.</summary>
+        public Binding(IlgpuLauncher launcher, PhysicalMemory memory, PhysicalMemory devicePool)
+            : base(devicePool)
         {
             _launcher = launcher;
             long elements = (long)(memory.Arena.SpanBytes >> DeviceGeometry.ElementShift);
+            long deviceElements = (long)(devicePool.LimitFrames << DeviceGeometry.PageElementShift);
             if (launcher.Kind == LauncherKind.Cuda)
             {
                 _cudaFrames = new CudaFrameMapping((CudaAccelerator)launcher._accelerator, launcher._cudaMode, memory.Arena);
+                using (new RankedMonitor(launcher._queue, LockRank.DeviceQueue))
+                {
+                    _vram = launcher._accelerator.Allocate1D<ulong>(deviceElements);
+                }
+
+                _deviceFrames = _vram.View;
             }
             else
             {
                 _cpuFrames = HostMemoryBuffer.View<ulong>(launcher._accelerator, memory.Arena.BaseAddress, elements);
+                _deviceFrames = HostMemoryBuffer.View<ulong>(launcher._accelerator, devicePool.Arena.BaseAddress, (long)(devicePool.Arena.SpanBytes >> DeviceGeometry.ElementShift));
             }
         }
+
+        /// <inheritdoc/>
+        public override ArrayView<ulong> DeviceFrames => _deviceFrames;
+
+        /// <inheritdoc/>
+        public override void CopyToDeviceFrame(ulong frame, byte* source, bool streaming)
+        {
+            if (_vram is null)
+            {
+                base.CopyToDeviceFrame(frame, source, streaming);
+                return;
+            }
+
+            byte* from = source is null ? DevicePool.FramePointer(PhysicalMemory.ZeroPfn) : source;
+            using (new RankedMonitor(_launcher._queue, LockRank.DeviceQueue))
+            {
+                PageOf(frame).CopyFromCPU(ref *(ulong*)from, DeviceGeometry.PageElements);
+            }
+        }
+
+        /// <inheritdoc/>
+        public override void CopyFromDeviceFrame(ulong frame, byte* destination, bool streaming)
+        {
+            if (_vram is null)
+            {
+                base.CopyFromDeviceFrame(frame, destination, streaming);
+                return;
+            }
+
+            using (new RankedMonitor(_launcher._queue, LockRank.DeviceQueue))
+            {
+                PageOf(frame).CopyToCPU(ref *(ulong*)destination, DeviceGeometry.PageElements);
+            }
+        }
+
+        /// <inheritdoc/>
+        public override void ReadDeviceFrame(ulong frame, Span<byte> destination)
+        {
+            if (_vram is null)
+            {
+                base.ReadDeviceFrame(frame, destination);
+                return;
+            }
+
+            fixed (byte* to = destination)
+            {
+                CopyFromDeviceFrame(frame, to, streaming: false);
+            }
+        }
+
+        /// <summary>Frame <paramref name="frame"/> of the GPU's device memory.</summary>
+        private ArrayView<ulong> PageOf(ulong frame) =>
+            _vram!.View.SubView((long)frame << DeviceGeometry.PageElementShift, DeviceGeometry.PageElements);
 
         /// <inheritdoc/>
         public override ArrayView<ulong> PrepareFrames(PhysicalMemory memory) =>
@@ -278,6 +345,7 @@ public sealed class IlgpuLauncher : DeviceLauncher
         public override void Dispose()
         {
             _table?.Dispose();
+            _vram?.Dispose();
             _cudaFrames?.Dispose();
         }
     }

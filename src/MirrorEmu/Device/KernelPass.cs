@@ -8,8 +8,10 @@ namespace MirrorEmu.Device;
 /// <param name="Op">The kernel.</param>
 /// <param name="Table">The device page table's block pool, as the accelerator sees it.</param>
 /// <param name="Frames">Every frame of the CPU's memory, as 64-bit elements, in place.</param>
+/// <param name="DeviceFrames">Every frame of the device's own memory, as 64-bit elements.</param>
 /// <param name="Faults">Where misses go.</param>
 /// <param name="Work">The slice's work list.</param>
+/// <param name="Placement">One byte per work item of the launch: where its accesses went.</param>
 /// <param name="Data">The device buffer of elements (output of Read and Gather, input of Write and Scatter).</param>
 /// <param name="Indices">The index buffer (AtomicAdd, Gather, Scatter).</param>
 /// <param name="SrcVa">The source's virtual address (Read, Gather, StreamCopy).</param>
@@ -20,8 +22,10 @@ internal readonly record struct KernelPass(
     DeviceOp Op,
     ArrayView<ulong> Table,
     ArrayView<ulong> Frames,
+    ArrayView<ulong> DeviceFrames,
     FaultSink Faults,
     WorkList Work,
+    ArrayView<byte> Placement,
     ArrayView<ulong> Data,
     ArrayView<int> Indices,
     ulong SrcVa,

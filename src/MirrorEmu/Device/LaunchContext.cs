@@ -14,6 +14,8 @@ namespace MirrorEmu.Device;
 /// a pass, which the launch's thread waits for.</remarks>
 internal sealed class LaunchContext : IDisposable
 {
+    private readonly bool _recordsPlacement; // the kernels store placement bytes (false: the launcher counts accesses itself)
+
     /// <summary>Creates the arrays on <paramref name="binding"/>.</summary>
     /// <param name="binding">The device's launcher binding.</param>
     /// <param name="faultBufferEntries">Entries of the fault buffer.</param>
@@ -26,6 +28,8 @@ internal sealed class LaunchContext : IDisposable
         ReplayList = binding.Allocate<int>();
         StageData = binding.Allocate<ulong>();
         StageIndices = binding.Allocate<int>();
+        Placement = binding.Allocate<byte>();
+        _recordsPlacement = !binding.CountsAccesses;
         Faults.EnsureLength(faultBufferEntries);
         State.EnsureLength(FaultBufferState.Length);
         FaultCapacity = faultBufferEntries;
@@ -48,6 +52,9 @@ internal sealed class LaunchContext : IDisposable
 
     /// <summary>The replay list: the marked work items of the last pass.</summary>
     public DeviceArray<int> ReplayList { get; }
+
+    /// <summary>One byte per work item: where its accesses went (<see cref="AccessPlacement"/>), written by the kernels.</summary>
+    public DeviceArray<byte> Placement { get; }
 
     /// <summary>Staging for the launch's element buffer (accelerators that cannot reach caller memory).</summary>
     public DeviceArray<ulong> StageData { get; }
@@ -135,6 +142,11 @@ internal sealed class LaunchContext : IDisposable
         Dedupe.Clear(0, DedupeWords);
         Replay.EnsureLength(ReplayWords);
         Replay.Clear(0, ReplayWords);
+        if (_recordsPlacement)
+        {
+            Placement.EnsureLength(items);
+            Placement.Clear(0, items);
+        }
         State.Clear(0, FaultBufferState.Length);
         Marked = false;
         PendingStart = PendingEnd = 0;
@@ -201,5 +213,30 @@ internal sealed class LaunchContext : IDisposable
         ReplayList.Dispose();
         StageData.Dispose();
         StageIndices.Dispose();
+        Placement.Dispose();
+    }
+
+    /// <summary>Counts where the launch's accesses went (after its last pass): downloads the placement bytes and adds
+    /// <see cref="DeviceEvent.AccessesSystem"/> and <see cref="DeviceEvent.AccessesDevice"/>.</summary>
+    public void CountPlacement()
+    {
+        if (!_recordsPlacement)
+        {
+            return; // counted pass by pass (the direct launcher)
+        }
+
+        Placement.Download(0, Items);
+        ReadOnlySpan<byte> bytes = Placement.Host[..Items];
+        long system = 0;
+        long device = 0;
+        for (int value = 1; value < 1 << (2 * AccessPlacement.ByteDeviceShift); value++)
+        {
+            int n = bytes.Count((byte)value); // a vectorized count of each byte a launch can produce (most are absent)
+            system += (long)n * (value & 3);
+            device += (long)n * (value >> AccessPlacement.ByteDeviceShift);
+        }
+
+        Count(DeviceEvent.AccessesSystem, system);
+        Count(DeviceEvent.AccessesDevice, device);
     }
 }

@@ -20,6 +20,8 @@ namespace MirrorEmu.Device;
 /// <param name="PagesServiced">Pages the runs requested.</param>
 /// <param name="PagesMapped">Page leaves written into the device page table.</param>
 /// <param name="HugeMapped">Huge leaves written into the device page table.</param>
+/// <param name="AccessesSystem">Accesses that reached the CPU's frames in place (the kernels' placement bytes).</param>
+/// <param name="AccessesDevice">Accesses that reached the device's own memory.</param>
 /// <param name="Elapsed">Wall-clock time of the launch (Stopwatch), validation excluded.</param>
 public readonly record struct LaunchReport(
     long Items,
@@ -37,6 +39,8 @@ public readonly record struct LaunchReport(
     long PagesServiced,
     long PagesMapped,
     long HugeMapped,
+    long AccessesSystem,
+    long AccessesDevice,
     TimeSpan Elapsed)
 {
     /// <summary>The same report without the wall-clock time, for comparing launchers.</summary>

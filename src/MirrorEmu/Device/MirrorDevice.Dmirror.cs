@@ -128,7 +128,7 @@ public sealed partial class MirrorDevice
             int at = (int)((start - cmd.Addr) >> PageGeometry.PageShift);
             for (int i = 0; i < range.PageCount; i++)
             {
-                bounce[at + i] = SnapshotProt.FromHmmPfn(range.HmmPfns[i]);
+                bounce[at + i] = SnapshotProt.FromHmmPfn(range.HmmPfns[i], this);
             }
         }
 

@@ -6,7 +6,9 @@ namespace MirrorEmu.Device;
 public sealed partial class MirrorDevice
 {
     /// <summary>
-    /// dmirror_interval_invalidate: ignores MIGRATE events this device raised; otherwise takes the driver lock (which
+    /// dmirror_interval_invalidate: ignores EXCLUSIVE events raised for this device (nouveau's filter: the atomic map that
+    /// follows is checked with read_retry) and leaves its entries alone for MIGRATE events it raised (its migrations clear
+    /// the entries of the pages that move), recording only the sequence; otherwise takes the driver lock (which
     /// waits for the slice in flight, a GPU's TLB shootdown), records the sequence, clears the range's entries, and
     /// returns. A non-blockable range whose lock is taken gets false (-EAGAIN).
     /// </summary>
@@ -20,7 +22,8 @@ public sealed partial class MirrorDevice
     /// <see cref="DeviceOptions.InvalidateTimeoutMs"/>: the device is stuck, and returning would break invariant 1.</exception>
     private bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
     {
-        if (range.Event == NotifierEvent.Migrate && ReferenceEquals(range.Owner, this))
+        bool own = range.Event is NotifierEvent.Migrate or NotifierEvent.Exclusive && ReferenceEquals(range.Owner, this);
+        if (own && range.Event == NotifierEvent.Exclusive)
         {
             Counters.Increment(DeviceEvent.InvalidationsIgnored);
             return true;
@@ -54,6 +57,16 @@ public sealed partial class MirrorDevice
         try
         {
             subscription.SetSeq(curSeq);
+            if (own)
+            {
+                // The device's own migration: it clears its entries of the pages that move itself; the new sequence only
+                // makes a fault that read one of its device pfns before the migration retry instead of mapping a page that
+                // is about to be freed.
+                Counters.Increment(DeviceEvent.InvalidationsIgnored);
+                return true;
+            }
+
+            _invalidationEpoch++;
             if (!_disposed)
             {
                 Counters.Add(DeviceEvent.EntriesCleared, Table.Unmap(range.Start, range.End));

@@ -242,6 +242,8 @@ public sealed partial class MirrorDevice
                 {
                     _binding.Unstage(d, data.Length, ctx.StageData);
                 }
+
+                ctx.CountPlacement();
             }
         }
         finally
@@ -275,6 +277,8 @@ public sealed partial class MirrorDevice
             ctx[DeviceEvent.PagesServiced],
             ctx[DeviceEvent.PagesMapped],
             ctx[DeviceEvent.HugeMapped],
+            ctx[DeviceEvent.AccessesSystem],
+            ctx[DeviceEvent.AccessesDevice],
             Stopwatch.GetElapsedTime(t0));
         ReturnContext(ctx);
         return r;
@@ -335,7 +339,15 @@ public sealed partial class MirrorDevice
                 ArrayView<ulong> table = _binding.PrepareTable(Table);
                 var faults = new FaultSink(ctx.Faults.View.SubView(0, ctx.FaultCapacity), ctx.State.View, ctx.Dedupe.View, ctx.Replay.View, ctx.Window0, ctx.Window1);
                 var work = new WorkList(list, start, useList ? 1 : 0);
-                _binding.Run(new KernelPass(ctx.Op, table, frames, faults, work, ctx.Data, ctx.Indices, ctx.SrcVa, ctx.DstVa, ctx.Elements, ctx.Value), n);
+                var pass = new KernelPass(ctx.Op, table, frames, _binding.DeviceFrames, faults, work, ctx.Placement.View, ctx.Data, ctx.Indices, ctx.SrcVa, ctx.DstVa, ctx.Elements, ctx.Value);
+                _binding.Run(pass, n);
+                if (_binding.CountsAccesses)
+                {
+                    _binding.TakeAccesses(out long system, out long device);
+                    ctx.Count(DeviceEvent.AccessesSystem, system);
+                    ctx.Count(DeviceEvent.AccessesDevice, device);
+                }
+
                 ctx.Count(DeviceEvent.Slices);
             }
             finally

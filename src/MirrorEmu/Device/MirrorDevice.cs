@@ -18,8 +18,13 @@ namespace MirrorEmu.Device;
 /// nothing takes the mmap lock or faults memory.</para>
 /// <para>Invariant 1: the invalidate callback returns only after it cleared the range's entries under the driver lock,
 /// and a pass runs only under that lock, so after it returns no work item can reach the old frames.</para>
+/// <para>Device memory: a pool of its own (<see cref="MemoryPool"/>, registered as a device-private
+/// <see cref="DevicePagemap"/>), where migrations put pages; the CPU page table then holds device-private entries, a CPU
+/// access calls the device's migrate_to_ram, and the device page table maps the device frames, which kernels reach at
+/// device-memory speed.</para>
 /// <para>Split by concern: <c>MirrorDevice.Launch.cs</c> (kernel launches and passes), <c>MirrorDevice.Dmirror.cs</c>
-/// (Read, Write, Snapshot), <c>MirrorDevice.Invalidate.cs</c> (the notifier callback).</para>
+/// (Read, Write, Snapshot), <c>MirrorDevice.Migrate.cs</c> (migrations, device-exclusive access, eviction),
+/// <c>MirrorDevice.Invalidate.cs</c> (the notifier callback).</para>
 /// </remarks>
 public sealed partial class MirrorDevice : IDisposable
 {
@@ -29,6 +34,7 @@ public sealed partial class MirrorDevice : IDisposable
     private int _launchesRunning;
     private long _invalidationTickets;  // blocking invalidations that started waiting for the driver lock
     private long _invalidationsEntered; // of those, the ones that got it (or gave up); a pass lets the earlier ones in first
+    private long _invalidationEpoch;    // invalidations that cleared entries (not the device's own migrations); under DriverLock
     private bool _disposed;
 
     /// <summary>Creates a device mirroring <paramref name="mm"/>, running its kernels on <paramref name="launcher"/>, and
@@ -47,7 +53,19 @@ public sealed partial class MirrorDevice : IDisposable
         Options.Validate();
         Mm = mm;
         Launcher = launcher;
-        _binding = launcher.Bind(mm.Memory);
+        MemoryPool = new PhysicalMemory(Options.DeviceMemoryBytes);
+        Pagemap = new DevicePagemap(new PagemapOps(this), MemoryPool);
+        try
+        {
+            _binding = launcher.Bind(mm.Memory, MemoryPool);
+        }
+        catch
+        {
+            Pagemap.Dispose();
+            MemoryPool.Dispose();
+            throw;
+        }
+
         Table = new DevicePageTable();
         DriverLock = new DriverLock(Options.Name);
         _driver = new MirrorDriver(this);
@@ -57,6 +75,8 @@ public sealed partial class MirrorDevice : IDisposable
         {
             _binding.Dispose();
             Table.Dispose();
+            Pagemap.Dispose();
+            MemoryPool.Dispose();
             throw new InvalidOperationException($"{Options.Name}: {rc}");
         }
     }
@@ -75,6 +95,17 @@ public sealed partial class MirrorDevice : IDisposable
 
     /// <summary>The driver lock (dmirror's mutex): guards <see cref="Table"/>; held by each slice of a pass.</summary>
     public DriverLock DriverLock { get; }
+
+    /// <summary>The device's own memory: its frame allocator, limit and reference counts (dmirror's pool of device pages;
+    /// <see cref="MmEvent.FramesAllocated"/> and <see cref="MmEvent.FramesFreed"/> of its counters are dmirror's
+    /// calloc and cfree).</summary>
+    public PhysicalMemory MemoryPool { get; }
+
+    /// <summary>The device-private pagemap of <see cref="MemoryPool"/>: the device pfns that name its pages in CPU page tables.</summary>
+    public DevicePagemap Pagemap { get; }
+
+    /// <summary>Device pages in use (allocated and not yet freed).</summary>
+    public long DevicePagesInUse => MemoryPool.FramesInUse;
 
     /// <summary>The device page table. Read it under <see cref="DriverLock"/> (or use <see cref="Lookup"/>).</summary>
     public DevicePageTable Table { get; }
@@ -111,7 +142,8 @@ public sealed partial class MirrorDevice : IDisposable
         }
     }
 
-    /// <summary>Unsubscribes from the address space (waiting for a running invalidation) and frees the device's memory.</summary>
+    /// <summary>Unsubscribes from the address space (waiting for a running invalidation), moves every page in its memory
+    /// back to system memory (dmirror_fops_release evicting its chunks), and frees the device's memory.</summary>
     public void Dispose()
     {
         if (_disposed)
@@ -121,12 +153,16 @@ public sealed partial class MirrorDevice : IDisposable
 
         _disposed = true;
         Mm.Notifiers.Remove(Notifier, Options.InvalidateTimeoutMs);
+        Evict();
+        Pagemap.Dispose();
         using (DriverLock.Hold())
         {
             Interlocked.Exchange(ref _spareContext, null)?.Dispose();
             _binding.Dispose();
             Table.Dispose();
         }
+
+        MemoryPool.Dispose();
     }
 
     /// <summary>A launch context: the spare one if free, else a new one.</summary>
@@ -143,6 +179,16 @@ public sealed partial class MirrorDevice : IDisposable
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>The device's dev_pagemap_ops (a separate object, so migrate_to_ram is not part of the device's public surface).</summary>
+    private sealed class PagemapOps(MirrorDevice device) : IDevicePagemapOwner
+    {
+        /// <inheritdoc/>
+        public object Owner => device;
+
+        /// <inheritdoc/>
+        public VmFault MigrateToRam(Vma vma, ulong address, Pte entry) => device.MigrateToRam(vma, address, entry);
+    }
 
     /// <summary>The device's interval-notifier ops (a separate object, so the callback is not part of the device's public surface).</summary>
     private sealed class Subscription(MirrorDevice device) : IMmuIntervalNotifierOps

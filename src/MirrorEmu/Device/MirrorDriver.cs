@@ -137,7 +137,7 @@ internal sealed class MirrorDriver
                 }
 
                 DevicePte pte = table.Lookup(f.Page << DeviceGeometry.PageShift);
-                if (pte.IsValid && pte.Kind == DeviceFrameKind.System && (!f.NeedsWrite || pte.IsWritable))
+                if (pte.Allows(f.Access))
                 {
                     ctx.Count(DeviceEvent.FaultsAlreadyServiced);
                     continue;
@@ -241,10 +241,13 @@ internal sealed class MirrorDriver
             Extent = Options.FaultExtent,
             DevPrivateOwner = _device,
         };
+        var requests = new ulong[run.Length];
         for (int i = 0; i < run.Length; i++)
         {
-            range.HmmPfns[i] = HmmPfn.ReqFault | (run[i].NeedsWrite ? HmmPfn.ReqWrite : 0);
+            requests[i] = HmmPfn.ReqFault | (run[i].NeedsWrite ? HmmPfn.ReqWrite : 0);
         }
+
+        range.Requests = requests; // restored before every retry: the outputs of a call that returned -EBUSY are not requests
 
         KResult r;
         if (HasUserfault(start, end))
@@ -268,7 +271,8 @@ internal sealed class MirrorDriver
         return r;
     }
 
-    /// <summary>dmirror_do_fault: writes the range's valid outputs into the device page table. Called under the driver
+    /// <summary>dmirror_do_fault: writes the range's valid outputs into the device page table (a device pfn of the
+    /// device's own memory as a device frame). Called under the driver
     /// lock once read_retry said the outputs are current.</summary>
     private void Fill(LaunchContext ctx, HmmRange range)
     {
@@ -283,6 +287,16 @@ internal sealed class MirrorDriver
             }
 
             ulong va = range.Start + ((ulong)i << PageGeometry.PageShift);
+            if (DevicePagemap.IsDevicePfn(p.Pfn))
+            {
+                // One of this device's own pages (hmm_range_fault reports only the caller's): map its device frame.
+                Debug.Assert(_device.Pagemap.Contains(p.Pfn), "hmm_range_fault reported another owner's device page");
+                table.Map(va, DevicePte.DeviceFrame(DevicePagemap.ToFrame(p.Pfn), p.IsWritable));
+                ctx.Count(DeviceEvent.PagesMapped);
+                ctx.Count(DeviceEvent.DevicePagesMapped);
+                continue;
+            }
+
             if (Options.MapHuge && p.Order == PageGeometry.PmdOrder)
             {
                 ulong pageInPmd = (va >> PageGeometry.PageShift) & (ulong)PageGeometry.LevelMask;

@@ -28,21 +28,23 @@ public static class SnapshotProt
     /// <summary>HMM_DMIRROR_PROT_ZERO: the shared zero page.</summary>
     public const byte Zero = 0x10;
 
-    /// <summary>HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL (issue 5b/7).</summary>
+    /// <summary>HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL: a device-private page of the snapshotting device.</summary>
     public const byte DevPrivateLocal = 0x20;
 
-    /// <summary>HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE (issue 5b/7).</summary>
+    /// <summary>HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE: a device-private page of another device.</summary>
     public const byte DevPrivateRemote = 0x30;
 
-    /// <summary>HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL (issue 5b/7).</summary>
+    /// <summary>HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL (no device-coherent memory is emulated).</summary>
     public const byte DevCoherentLocal = 0x40;
 
-    /// <summary>HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE (issue 5b/7).</summary>
+    /// <summary>HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE (no device-coherent memory is emulated).</summary>
     public const byte DevCoherentRemote = 0x50;
 
-    /// <summary>dmirror_mkentry: the byte for one hmm_range_fault output word (system memory only, this issue).</summary>
+    /// <summary>dmirror_mkentry: the byte for one hmm_range_fault output word.</summary>
     /// <param name="hmmPfn">An output of hmm_range_fault.</param>
-    public static byte FromHmmPfn(ulong hmmPfn)
+    /// <param name="owner">The snapshotting device's owner cookie: a device-private page of its pagemap is LOCAL, of another
+    /// owner's REMOTE (hmm_range_fault reports only the caller's own, so REMOTE does not occur in practice).</param>
+    public static byte FromHmmPfn(ulong hmmPfn, object? owner = null)
     {
         var p = new HmmPfn(hmmPfn);
         if (p.IsError)
@@ -55,7 +57,9 @@ public static class SnapshotProt
             return None;
         }
 
-        byte b = p.Pfn == PhysicalMemory.ZeroPfn ? Zero : None;
+        byte b = DevicePagemap.IsDevicePfn(p.Pfn)
+            ? ReferenceEquals(DevicePagemap.Of(p.Pfn)?.Owner, owner) ? DevPrivateLocal : DevPrivateRemote
+            : p.Pfn == PhysicalMemory.ZeroPfn ? Zero : None;
         b |= p.IsWritable ? Write : Read;
         if (p.Order + PageGeometry.PageShift == PageGeometry.PmdShift)
         {

@@ -53,6 +53,7 @@ public static class HmmDriverLoop
             }
 
             range.NotifierSeq = seq;
+            range.Requests?.CopyTo(range.HmmPfns, 0);
             if (mm.MmapLock.ReadLockKillable(cancellation) != 0)
             {
                 return -Errno.EINTR;

@@ -223,7 +223,7 @@ public static partial class HmmFault
             {
                 SwapType swap = pte.Swap;
                 if (swap is SwapType.DevicePrivateRead or SwapType.DevicePrivateWrite
-                    && _range.DevPrivateOwner is not null && ReferenceEquals(_mm.DevicePagemap?.Owner, _range.DevPrivateOwner))
+                    && _range.DevPrivateOwner is not null && ReferenceEquals(DevicePagemap.Of(pte.Pfn)?.Owner, _range.DevPrivateOwner))
                 {
                     // The caller's own device-private page: reported, never faulted.
                     if (!Collecting)

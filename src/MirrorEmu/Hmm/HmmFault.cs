@@ -126,6 +126,7 @@ public static partial class HmmFault
             }
 
             long drops = range.Stats.LockDrops;
+            range.Requests?.CopyTo(range.HmmPfns, 0);
             int ret;
             try
             {

@@ -65,6 +65,14 @@ public sealed class HmmRange
     /// <summary>range->pfn_flags_mask: which per-page input bits are honoured.</summary>
     public ulong PfnFlagsMask { get; set; }
 
+    /// <summary>The per-page requests the driver loops (<see cref="HmmDriverLoop"/>, <see cref="HmmFault.RangeFaultUnlocked"/>)
+    /// copy into <see cref="HmmPfns"/> before each hmm_range_fault call, or null when the caller sets them itself. A call that
+    /// returns -EBUSY leaves outputs below the walk's last address, and an output read back as an input requests what the
+    /// page had then (HMM_PFN_WRITE is HMM_PFN_REQ_WRITE): a write fault for a page mprotect has since made read-only. A
+    /// driver with per-page requests re-initializes them before it retries (dmirror needs nothing: its requests are
+    /// <see cref="DefaultFlags"/>).</summary>
+    public ulong[]? Requests { get; set; }
+
     /// <summary>range->dev_private_owner: device-private pages of this owner are reported, not faulted.</summary>
     public object? DevPrivateOwner { get; set; }
 

@@ -39,7 +39,7 @@ public sealed partial class AddressSpace
     /// <param name="slot">The entry, in a leaf table.</param>
     /// <param name="old">What the caller read.</param>
     /// <param name="entry">The new entry. A present, non-special entry carries one frame reference the caller took for
-    /// it (a fresh frame, or a get on a page-cache page).</param>
+    /// it (a fresh frame, or a get on a page-cache page); a device-private entry one on its device page.</param>
     /// <returns>True if installed.</returns>
     internal bool InstallPte(ref ulong slot, Pte old, Pte entry)
     {
@@ -51,6 +51,10 @@ public sealed partial class AddressSpace
         if (entry.IsPresent && !entry.IsSpecial)
         {
             _memory.Put(entry.Pfn); // never visible to anyone: no shootdown needed
+        }
+        else if (entry.IsDevicePrivate)
+        {
+            PutPage(entry.Pfn);
         }
 
         Counters.Increment(MmEvent.InstallRaces);

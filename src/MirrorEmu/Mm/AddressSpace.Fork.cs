@@ -11,7 +11,9 @@ public sealed partial class AddressSpace
     /// VMAs are not mlocked; a VM_WIPEONFORK VMA comes empty; a VMA with an anon_vma gets a new one chained to
     /// the parent's (so it merges only with its own pieces); entries are copied only where Linux copies them
     /// (vma_needs_copy: an anon_vma, a pfn map, or a write-protect registration kept by the child), and keep
-    /// their userfaultfd write-protect bits and markers only if the child keeps that registration.
+    /// their userfaultfd write-protect bits and markers only if the child keeps that registration. Device-private pages
+    /// are shared with the child (read-only in both for a private mapping), and a device-exclusive page is restored
+    /// first and then shared copy-on-write (copy_nonpresent_pte).
     /// </summary>
     /// <returns>The child.</returns>
     /// <remarks>Takes the parent's mmap write lock.</remarks>
@@ -132,12 +134,36 @@ public sealed partial class AddressSpace
                         _memory.Get(pte.Pfn);
                     }
                 }
-                else if (pte.HoldsFrameReference)
+                else if (pte.Swap == SwapType.DeviceExclusive && cow)
                 {
+                    // copy_nonpresent_pte: restore the page (try_restore_exclusive_pte), then copy it as a present COW page.
+                    pte = Pte.Present(pte.Pfn, writable: false);
+                    Volatile.Write(ref slot, pte.Value);
                     _memory.Get(pte.Pfn);
                 }
-                else if (pte.Swap is SwapType.DevicePrivateRead or SwapType.DevicePrivateWrite or SwapType.Poisoned
-                    || (pte.Swap == SwapType.Marker && !keepWp))
+                else if (pte.IsDevicePrivate)
+                {
+                    // copy_nonpresent_pte: both map the device page; a writable entry of a COW mapping becomes read-only in both.
+                    GetPage(pte.Pfn);
+                    if (cow && pte.Swap == SwapType.DevicePrivateWrite)
+                    {
+                        pte = pte.WithReadableSwap();
+                        Volatile.Write(ref slot, pte.Value);
+                    }
+
+                    DevicePagemap.Of(pte.Pfn)?.NoteMapped(child);
+                }
+                else if (pte.HoldsFrameReference)
+                {
+                    if (cow && pte.Swap == SwapType.MigrationWrite)
+                    {
+                        pte = pte.WithReadableSwap();
+                        Volatile.Write(ref slot, pte.Value);
+                    }
+
+                    GetPage(pte.Pfn);
+                }
+                else if (pte.Swap == SwapType.Poisoned || (pte.Swap == SwapType.Marker && !keepWp))
                 {
                     continue; // not inherited: the child faults afresh
                 }

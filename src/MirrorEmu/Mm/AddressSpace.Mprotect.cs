@@ -153,7 +153,8 @@ public sealed partial class AddressSpace
         return _vmas[at].End;
     }
 
-    /// <summary>change_protection: rewrites the present and protnone entries of <paramref name="vma"/> for <paramref name="prot"/>.
+    /// <summary>change_protection: rewrites the present and protnone entries of <paramref name="vma"/> for <paramref name="prot"/>
+    /// (and makes writable migration and device-private entries read-only).
     /// Private mappings keep a write bit only if they had it and still may write (a later write fault reuses or copies);
     /// shared mappings get it from the protection.</summary>
     private void ChangeProtection(Vma vma, Prot prot)
@@ -188,7 +189,15 @@ public sealed partial class AddressSpace
                         var pte = new Pte(Volatile.Read(ref slot));
                         if (!pte.IsMapped)
                         {
-                            break;
+                            // change_pte_range: writable migration and device-private entries become read-only whatever
+                            // the new protection ("a protection check is difficult"); a later write faults them back.
+                            Pte readable = pte.WithReadableSwap();
+                            if (readable == pte || PageTable.TryUpdate(ref slot, pte, readable))
+                            {
+                                break;
+                            }
+
+                            continue;
                         }
 
                         Pte updated = Reprotect(pte, none, mayWrite, vma.IsShared);

@@ -116,6 +116,7 @@ public sealed partial class AddressSpace
                 // Markers (guard, userfaultfd) count as empty: a file page behind one may still be cached.
                 bool resident = pte.IsMapped
                     || (pte.HoldsFrameReference && pte.Swap != SwapType.Swap)
+                    || pte.IsDevicePrivate // a non-swap entry: "always uptodate" (mincore_pte_range)
                     || (vma.File is { } f && vma.PageIndex(va) < f.PageCount && f.TryFindPage(vma.PageIndex(va), out _));
                 vec[(int)p] = resident ? (byte)1 : (byte)0;
             }

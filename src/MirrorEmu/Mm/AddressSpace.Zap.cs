@@ -70,7 +70,11 @@ public sealed partial class AddressSpace
 
                     var old = new Pte(Interlocked.Exchange(ref slot, 0UL));
                     zapped++;
-                    if (HeldFrameReference(old, special))
+                    if (!old.IsMapped && (old.IsDevicePrivate || old.HoldsFrameReference) && DevicePagemap.IsDevicePfn(old.Pfn))
+                    {
+                        PutPage(old.Pfn); // a device page: the CPU never mapped it, nothing to shoot down
+                    }
+                    else if (HeldFrameReference(old, special))
                     {
                         tlb.Add(old.Pfn);
                     }

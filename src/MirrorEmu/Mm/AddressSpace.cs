@@ -91,8 +91,8 @@ public sealed partial class AddressSpace : IDisposable
     /// <summary>The Mm counters (those of the pool, shared with fork children).</summary>
     public CounterSet<MmEvent> Counters => _memory.Counters;
 
-    /// <summary>What handles faults on device-private entries (the pgmap owner's migrate_to_ram), or null.</summary>
-    public IDevicePagemapOwner? DevicePagemap { get; set; }
+    /// <summary>True once <see cref="Dispose"/> has begun tearing the space down.</summary>
+    internal bool IsDisposed => Volatile.Read(ref _disposed);
 
     /// <summary>How long a CPU access or a populate call retries a fault at one page that makes no progress before it
     /// gives up (SIGBUS, or -EAGAIN from populate), in milliseconds; default <see cref="FaultRetry.DefaultTimeoutMs"/>.

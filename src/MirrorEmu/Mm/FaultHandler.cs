@@ -369,7 +369,28 @@ public static class FaultHandler
 
             case SwapType.DevicePrivateRead:
             case SwapType.DevicePrivateWrite:
-                return mm.DevicePagemap is { } owner ? owner.MigrateToRam(vma, address, pte) : Fail(mm.Counters, VmFault.SigBus);
+            {
+                // The page's pagemap (page_pgmap) moves it back to system memory, with a reference held meanwhile.
+                if (DevicePagemap.Of(pte.Pfn) is not { } pagemap)
+                {
+                    return Fail(mm.Counters, VmFault.SigBus);
+                }
+
+                if (!pagemap.TryGet(pte.Pfn))
+                {
+                    return VmFault.None; // freed since the entry was read: it has changed, the access retries
+                }
+
+                try
+                {
+                    mm.Counters.Increment(MmEvent.DevicePrivateFaults);
+                    return pagemap.Ops.MigrateToRam(vma, address, pte);
+                }
+                finally
+                {
+                    pagemap.Put(pte.Pfn);
+                }
+            }
 
             case SwapType.DeviceExclusive:
             {

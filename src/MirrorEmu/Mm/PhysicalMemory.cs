@@ -335,6 +335,33 @@ public sealed unsafe class PhysicalMemory : IDisposable
         }
     }
 
+    /// <summary>folio_try_get: adds a reference unless the frame is free (its count 0), for a caller that read the pfn from
+    /// an entry that may be cleared and its frame freed meanwhile. The zero page always succeeds, uncounted.</summary>
+    /// <param name="pfn">A frame number that was allocated when the caller read it.</param>
+    /// <returns>False when the frame was free: the entry the caller read has changed.</returns>
+    public bool TryGet(ulong pfn)
+    {
+        if (pfn == ZeroPfn)
+        {
+            return true;
+        }
+
+        ref int count = ref CountRef(pfn);
+        int seen = Volatile.Read(ref count);
+        while ((seen & CountMask) != 0)
+        {
+            int was = Interlocked.CompareExchange(ref count, seen + 1, seen);
+            if (was == seen)
+            {
+                return true;
+            }
+
+            seen = was;
+        }
+
+        return false;
+    }
+
     /// <summary>Drops a reference (put_page); the frame goes back to the pool when the last one goes.</summary>
     /// <param name="pfn">An allocated frame.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

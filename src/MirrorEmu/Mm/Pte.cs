@@ -132,6 +132,23 @@ public readonly struct Pte : IEquatable<Pte>
     public static Pte SwapEntry(SwapType type, ulong offset) =>
         new((offset << PfnShift) | ((ulong)type << SwapTypeShift));
 
+    /// <summary>A device-private entry (make_writable/readable_device_private_entry): the page lives in a device's
+    /// memory at device pfn <paramref name="devicePfn"/> (<see cref="DevicePagemap"/>); a CPU access calls its owner's
+    /// migrate_to_ram.</summary>
+    /// <param name="devicePfn">The device page's pfn (<see cref="DevicePagemap.IsDevicePfn"/>).</param>
+    /// <param name="writable">Whether the mapping may be written (the write bit the CPU entry would have).</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Pte DevicePrivate(ulong devicePfn, bool writable) =>
+        SwapEntry(writable ? SwapType.DevicePrivateWrite : SwapType.DevicePrivateRead, devicePfn);
+
+    /// <summary>A migration entry (make_writable/readable_migration_entry) for the page at <paramref name="pfn"/> (a system or a
+    /// device pfn): the page is being moved; an access waits for the entry to be replaced.</summary>
+    /// <param name="pfn">The page being migrated.</param>
+    /// <param name="writable">Whether the entry it replaced allowed writes (restored with it).</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Pte Migration(ulong pfn, bool writable) =>
+        SwapEntry(writable ? SwapType.MigrationWrite : SwapType.MigrationRead, pfn);
+
     /// <summary>pte_none: the empty word.</summary>
     public bool IsNone
     {
@@ -261,8 +278,42 @@ public readonly struct Pte : IEquatable<Pte>
     }
 
     /// <summary>True for a swap-type entry that keeps a reference on a frame of the pool (swap cache, migration,
-    /// device-exclusive); markers hold nothing, device-private pages belong to the device, poison is gone.</summary>
+    /// device-exclusive); markers hold nothing, device-private pages belong to the device, poison is gone. A migration
+    /// entry of a device page holds its reference in the device's pool (<see cref="DevicePagemap.IsDevicePfn"/>).</summary>
     public bool HoldsFrameReference => Swap is SwapType.Swap or SwapType.MigrationRead or SwapType.MigrationWrite or SwapType.DeviceExclusive;
+
+    /// <summary>A device-private entry (is_device_private_entry), read-only or writable; it holds a reference on the
+    /// device page (<see cref="DevicePagemap"/>).</summary>
+    public bool IsDevicePrivate
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Swap is SwapType.DevicePrivateRead or SwapType.DevicePrivateWrite;
+    }
+
+    /// <summary>A migration entry (is_migration_entry), read-only or writable.</summary>
+    public bool IsMigration
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Swap is SwapType.MigrationRead or SwapType.MigrationWrite;
+    }
+
+    /// <summary>A swap-type entry that records a writable mapping: a writable migration or device-private entry (the
+    /// write bit restored when it is replaced), or a device-exclusive entry (always writable, Linux 6.15+).</summary>
+    public bool IsWritableSwap
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Swap is SwapType.MigrationWrite or SwapType.DevicePrivateWrite or SwapType.DeviceExclusive;
+    }
+
+    /// <summary>A writable migration or device-private entry made read-only (make_readable_*_entry), keeping the
+    /// userfaultfd write-protect bit; any other entry as it is. What fork does to both sides of a COW mapping and
+    /// mprotect to every such entry (change_pte_range).</summary>
+    public Pte WithReadableSwap() => Swap switch
+    {
+        SwapType.MigrationWrite => SwapEntry(SwapType.MigrationRead, Pfn).WithUffdWp(IsUffdWp),
+        SwapType.DevicePrivateWrite => SwapEntry(SwapType.DevicePrivateRead, Pfn).WithUffdWp(IsUffdWp),
+        _ => this,
+    };
 
     /// <summary>Returns a copy with the write bit set or cleared.</summary>
     /// <param name="writable">The new write permission.</param>

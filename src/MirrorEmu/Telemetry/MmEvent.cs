@@ -59,4 +59,13 @@ public enum MmEvent
     /// <summary>Times the host refused memory for a new chunk of frames (the pool then answers as at its limit:
     /// VM_FAULT_OOM, -ENOMEM).</summary>
     HostAllocationFailures,
+    /// <summary>Pages migrate_vma_finalize moved (to or from device-private memory).</summary>
+    PagesMigrated,
+    /// <summary>Pages a migration collected but left where they were because something beyond the mapping held them
+    /// (migrate_vma_check_page: a pin, a fork child's mapping).</summary>
+    MigrationBusy,
+    /// <summary>Entries made device-exclusive (make_device_exclusive).</summary>
+    DeviceExclusiveMade,
+    /// <summary>CPU faults on device-private entries, each handed to the page's migrate_to_ram.</summary>
+    DevicePrivateFaults,
 }

@@ -49,6 +49,7 @@ public sealed class DeviceTrial : ICompareTrial
                 FaultBatchSize = options.FaultBatch,
                 ReplayPolicy = options.Replay,
                 UffdPolicy = policy.ToUffd() ?? Hmm.UffdFaultPolicy.SinglePage,
+                DeviceMemoryBytes = DeviceOptions.MinDeviceMemoryBytes, // it never migrates: reserve the least address space
             });
         }
         catch

@@ -100,6 +100,7 @@ public static class ScenarioRunner
                     FaultBatchSize = scenario.Device.FaultBatch,
                     ReplayPolicy = ReplayPolicies.TryParse(scenario.Device.Replay, out ReplayPolicy replay) ? replay : defaults.Replay,
                     Name = $"scenario {scenario.Name}",
+                    DeviceMemoryBytes = DeviceOptions.MinDeviceMemoryBytes, // it never migrates: reserve the least address space
                 });
             }
             catch

@@ -12,6 +12,8 @@ public sealed class MirrorKernelsTests : IDisposable
 {
     private const int PageElements = DeviceGeometry.PageElements;
     private readonly PhysicalMemory _memory = new(64UL << 20);
+    private readonly PhysicalMemory _deviceMemory = new(16UL << 20);
+    private readonly byte[] _placement = Pinned<byte>(8 * DeviceGeometry.PageElements);
     private readonly DevicePageTable _table = new();
     private readonly ulong[] _faults = Pinned<ulong>(4 * 64); // room for 64 DeviceFault entries (16 bytes each)
     private readonly int[] _state = Pinned<int>(FaultBufferState.Length);
@@ -22,6 +24,7 @@ public sealed class MirrorKernelsTests : IDisposable
     {
         _table.Dispose();
         _memory.Dispose();
+        _deviceMemory.Dispose();
     }
 
     private static T[] Pinned<T>(int n)
@@ -33,6 +36,10 @@ public sealed class MirrorKernelsTests : IDisposable
     private ArrayView<ulong> Table => _table.View;
 
     private ArrayView<ulong> Frames => HostMemoryBuffer.View<ulong>(null, _memory.Arena.BaseAddress, (long)(_memory.Arena.SpanBytes / sizeof(ulong)));
+
+    private ArrayView<ulong> DeviceFrames => HostMemoryBuffer.View<ulong>(null, _deviceMemory.Arena.BaseAddress, (long)(_deviceMemory.Arena.SpanBytes / sizeof(ulong)));
+
+    private ArrayView<byte> Placement => View(_placement);
 
     /// <summary>A fault sink with one window of <paramref name="pages"/> pages at <paramref name="va"/> (and an optional second)
     /// and a fault buffer of <paramref name="capacity"/> entries.</summary>
@@ -63,7 +70,7 @@ public sealed class MirrorKernelsTests : IDisposable
         var output = Pinned<ulong>(3 * PageElements);
         for (int i = 0; i < output.Length; i++)
         {
-            MirrorKernels.ReadKernel(i, Table, Frames, sink, new WorkList(default, 0, 0), View(output), va);
+            MirrorKernels.ReadKernel(i, Table, Frames, DeviceFrames, sink, new WorkList(default, 0, 0), Placement, View(output), va);
         }
 
         DeviceFault[] f = Appended();
@@ -82,12 +89,12 @@ public sealed class MirrorKernelsTests : IDisposable
         MapPage(va, writable: false, fill: 0x77);
         FaultSink sink = Sink(va, 1);
         var output = Pinned<ulong>(PageElements);
-        MirrorKernels.ReadKernel(5, Table, Frames, sink, new WorkList(default, 0, 0), View(output), va);
+        MirrorKernels.ReadKernel(5, Table, Frames, DeviceFrames, sink, new WorkList(default, 0, 0), Placement, View(output), va);
         Assert.Equal(0x77UL, output[5]);
         Assert.Equal(0, Marked());
 
         var input = Pinned<ulong>(PageElements);
-        MirrorKernels.WriteKernel(5, Table, Frames, sink, new WorkList(default, 0, 0), View(input), va);
+        MirrorKernels.WriteKernel(5, Table, Frames, DeviceFrames, sink, new WorkList(default, 0, 0), Placement, View(input), va);
         Assert.Equal([new DeviceFault(va >> 12, 5, DeviceAccess.Write)], Appended());
         Assert.Equal(1, Marked());
     }
@@ -100,7 +107,7 @@ public sealed class MirrorKernelsTests : IDisposable
         var output = Pinned<ulong>(8 * PageElements);
         for (int p = 0; p < 8; p++)
         {
-            MirrorKernels.ReadKernel(p * PageElements, Table, Frames, sink, new WorkList(default, 0, 0), View(output), va);
+            MirrorKernels.ReadKernel(p * PageElements, Table, Frames, DeviceFrames, sink, new WorkList(default, 0, 0), Placement, View(output), va);
         }
 
         Assert.Equal(8, _state[FaultBufferState.Count]);
@@ -116,7 +123,7 @@ public sealed class MirrorKernelsTests : IDisposable
         MapPage(src, writable: true, fill: 0x11);
         ulong dstPfn = MapPage(dst, writable: false, fill: 0x22); // mapped, but not for writing
         FaultSink sink = Sink(src, 1, va1: dst, pages1: 1);
-        MirrorKernels.StreamCopyKernel(9, Table, Frames, sink, new WorkList(default, 0, 0), src, dst);
+        MirrorKernels.StreamCopyKernel(9, Table, Frames, DeviceFrames, sink, new WorkList(default, 0, 0), Placement, src, dst);
         Assert.Equal(0x22UL, MemoryMarshal.Cast<byte, ulong>(_memory.Frame(dstPfn))[9]);
         Assert.Equal([new DeviceFault(dst >> 12, 9, DeviceAccess.Write)], Appended());
     }
@@ -133,7 +140,7 @@ public sealed class MirrorKernelsTests : IDisposable
         var output = Pinned<ulong>(4);
         for (int i = 0; i < 3; i++)
         {
-            MirrorKernels.GatherKernel(i, Table, Frames, sink, new WorkList(default, 0, 0), View(indices), View(output), va, PageElements);
+            MirrorKernels.GatherKernel(i, Table, Frames, DeviceFrames, sink, new WorkList(default, 0, 0), Placement, View(indices), View(output), va, PageElements);
         }
 
         Assert.Equal(2, _state[FaultBufferState.ErrorItem]); // item 1, plus one
@@ -155,7 +162,7 @@ public sealed class MirrorKernelsTests : IDisposable
         Array.Fill(input, 5UL);
         for (int i = 0; i < list.Length; i++)
         {
-            MirrorKernels.WriteKernel(i, Table, Frames, sink, new WorkList(View(list), 0, 1), View(input), va);
+            MirrorKernels.WriteKernel(i, Table, Frames, DeviceFrames, sink, new WorkList(View(list), 0, 1), Placement, View(input), va);
         }
 
         Span<ulong> page = MemoryMarshal.Cast<byte, ulong>(_memory.Frame(_table.Lookup(va).Frame));
@@ -165,11 +172,54 @@ public sealed class MirrorKernelsTests : IDisposable
     }
 
     [Fact]
-    public void ADeviceFrameEntryIsAMissUntilDeviceMemoryExists()
+    public void ADeviceFrameEntryIsReadAndWrittenInDeviceMemoryAndRecordedAsDevice()
     {
         ulong va = 0x4000_0000UL;
-        _table.Map(va, new DevicePte(DevicePte.SystemFrame(3, true).Value | ((ulong)DeviceFrameKind.Device << DevicePte.KindShift)));
-        Assert.Equal(DeviceFrameKind.Device, _table.Lookup(va).Kind);
-        Assert.Equal(-1, MirrorMmu.Translate(Table, va, write: false));
+        Assert.True(_deviceMemory.TryAllocate(out ulong frame));
+        MemoryMarshal.Cast<byte, ulong>(_deviceMemory.Frame(frame)).Fill(0x99);
+        _table.Map(va, DevicePte.DeviceFrame(frame, writable: true));
+        MapPage(va + DeviceGeometry.PageSize, writable: true, fill: 0x44);
+        Assert.Equal(MirrorMmu.DeviceElement | (long)((frame << DeviceGeometry.PageElementShift) + 3), MirrorMmu.Translate(Table, va + 24, DeviceAccess.Read));
+        FaultSink sink = Sink(va, 2);
+        var output = Pinned<ulong>(2 * PageElements);
+        for (int i = 0; i < output.Length; i++)
+        {
+            MirrorKernels.ReadKernel(i, Table, Frames, DeviceFrames, sink, new WorkList(default, 0, 0), Placement, View(output), va);
+        }
+
+        Assert.All(output.AsSpan(0, PageElements).ToArray(), v => Assert.Equal(0x99UL, v));
+        Assert.All(output.AsSpan(PageElements).ToArray(), v => Assert.Equal(0x44UL, v));
+        Assert.Equal(PageElements, _placement.AsSpan(0, PageElements).Count(AccessPlacement.ToByte(AccessPlacement.Device)));
+        Assert.Equal(PageElements, _placement.AsSpan(PageElements, PageElements).Count(AccessPlacement.ToByte(AccessPlacement.System)));
+
+        var input = Pinned<ulong>(PageElements);
+        Array.Fill(input, 7UL);
+        MirrorKernels.WriteKernel(11, Table, Frames, DeviceFrames, sink, new WorkList(default, 0, 0), Placement, View(input), va);
+        Assert.Equal(7UL, MemoryMarshal.Cast<byte, ulong>(_deviceMemory.Frame(frame))[11]);
+        Assert.Equal(0, Marked());
+    }
+
+    [Fact]
+    public void AnAtomicEntryLetsAtomicsThroughButNotPlainStores()
+    {
+        ulong va = 0x4000_0000UL;
+        Assert.True(_memory.TryAllocate(out ulong pfn));
+        _memory.Frame(pfn).Clear();
+        _table.Map(va, DevicePte.Atomic(pfn));
+        FaultSink sink = Sink(va, 1);
+        int[] indices = Pinned<int>(2);
+        indices[0] = 4;
+        indices[1] = 4;
+        for (int i = 0; i < 2; i++)
+        {
+            MirrorKernels.AtomicAddKernel(i, Table, Frames, DeviceFrames, sink, new WorkList(default, 0, 0), Placement, View(indices), va, PageElements, 5);
+        }
+
+        Assert.Equal(10UL, MemoryMarshal.Cast<byte, ulong>(_memory.Frame(pfn))[4]);
+        var input = Pinned<ulong>(PageElements);
+        MirrorKernels.WriteKernel(3, Table, Frames, DeviceFrames, sink, new WorkList(default, 0, 0), Placement, View(input), va);
+        Assert.Equal([new DeviceFault(va >> 12, 3, DeviceAccess.Write)], Appended());
+        Assert.Equal(-1, MirrorMmu.Translate(Table, va, DeviceAccess.Write));
+        Assert.True(MirrorMmu.Translate(Table, va, DeviceAccess.Atomic) >= 0);
     }
 }

@@ -34,6 +34,60 @@ public class ReadmeSampleTests
         // README sample end
     }
 
+    /// <summary>The device-memory sample, verbatim between the markers (the README's "Device memory and migration" block).</summary>
+    private static void MemorySample(TextWriter console)
+    {
+        // README memory sample begin
+        using var mm = new AddressSpace();
+        mm.MmapAnonymous(64 * 4096, Prot.ReadWrite, MapFlags.Private, out ulong data).ThrowIfError();
+        for (ulong p = 0; p < 64; p++)
+        {
+            mm.CpuWriteUInt64(data + (p * 4096), p);                              // page p holds p
+        }
+
+        using DeviceLauncher launcher = DeviceLauncher.Create(LauncherKind.Direct);
+        using var device = new MirrorDevice(mm, launcher);
+        device.MigrateToDevice(data, 64, out ulong moved).ThrowIfError();         // migrate_vma: system → device memory
+        console.WriteLine($"moved {moved} pages; the CPU now maps {mm.PageTable.Read(data).Swap} entries");
+
+        var output = new ulong[64 * 512];
+        device.LaunchRead(data, output, out LaunchReport report).ThrowIfError();  // kernels reach the device's memory
+        console.WriteLine($"device reads {output[512]}: {report.AccessesDevice} accesses to device memory, {report.AccessesSystem} in place, {report.FaultsAppended} faults");
+
+        ulong cpu = mm.CpuReadUInt64(data + 4096);                                // the CPU faults page 1 back (migrate_to_ram)
+        console.WriteLine($"CPU reads {cpu}: migrate_to_ram ran {device.Counters[DeviceEvent.MigrateToRamCalls]} time");
+
+        using var second = new MirrorDevice(mm, launcher);                        // another device faults the rest back
+        var cmd = new DmirrorCmd(data, 64);
+        second.Read(ref cmd, new byte[64 * 4096]).ThrowIfError();
+        console.WriteLine($"second device: cpages={cmd.Cpages} faults={cmd.Faults}; the first holds {device.DevicePagesInUse} pages");
+        // README memory sample end
+    }
+
+    [Fact]
+    public void TheMemorySampleRunsAndPrintsWhatTheReadmeShows()
+    {
+        var console = new StringWriter();
+        MemorySample(console);
+        Assert.Equal(
+            "moved 64 pages; the CPU now maps DevicePrivateWrite entries\n" +
+            "device reads 1: 32768 accesses to device memory, 0 in place, 0 faults\n" +
+            "CPU reads 1: migrate_to_ram ran 1 time\n" +
+            "second device: cpages=64 faults=1; the first holds 0 pages\n",
+            console.ToString().ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void TheReadmeShowsTheMemorySampleVerbatim()
+    {
+        string here = File.ReadAllText(Path.Combine(RepositoryRoot(), "tests", "MirrorEmu.Tests", "Device", "ReadmeSampleTests.cs"));
+        int begin = here.IndexOf("// README memory sample begin", StringComparison.Ordinal);
+        int end = here.IndexOf("// README memory sample end", StringComparison.Ordinal);
+        string sample = Normalize(here[begin..end].Split('\n').Skip(1));
+        string readme = Normalize(File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md")).Split('\n'));
+        Assert.True(readme.Contains(sample, StringComparison.Ordinal), "the README does not show the device-memory sample as the test runs it:\n" + sample);
+    }
+
     [Fact]
     public void TheSampleRunsAndPrintsWhatTheReadmeShows()
     {

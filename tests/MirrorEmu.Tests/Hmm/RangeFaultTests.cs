@@ -208,17 +208,71 @@ public class RangeFaultTests
     {
         using var mm = new AddressSpace();
         var owner = new object();
-        mm.DevicePagemap = new Pagemap(owner);
+        using var pool = new PhysicalMemory(1UL << 20);
+        using var pagemap = new DevicePagemap(new Pagemap(owner), pool);
+        Assert.True(pool.TryAllocate(out ulong frame));
+        ulong devicePfn = pagemap.ToPfn(frame);
         ulong a = Pages.MapAnon(mm, 2);
-        Assert.True(mm.TestInstall(a, Pte.SwapEntry(SwapType.DevicePrivateWrite, 0x777)));
+        Assert.True(mm.TestInstall(a, Pte.DevicePrivate(devicePfn, writable: true)));
         HmmRange mine = NewRange(mm, a, 1, defaultFlags: HmmPfn.ReqFault);
         mine.DevPrivateOwner = owner;
         Assert.Equal(0, FaultOnce(mine));
-        Assert.Equal(HmmPfn.Valid | HmmPfn.Write | 0x777, mine.HmmPfns[0]);
+        Assert.Equal(HmmPfn.Valid | HmmPfn.Write | devicePfn, mine.HmmPfns[0]);
         HmmRange foreign = NewRange(mm, a, 1, defaultFlags: 0);
         foreign.DevPrivateOwner = new object();
         Assert.Equal(0, FaultOnce(foreign));
         Assert.Equal(0UL, foreign.HmmPfns[0]);
+    }
+
+    [Fact]
+    public void AnotherOwnersDevicePageIsFaultedBackThroughItsMigrateToRam()
+    {
+        using var mm = new AddressSpace();
+        using var dev = new TestDevicePagemap();
+        ulong a = Pages.MapAnon(mm, 2);
+        mm.CpuWrite(a, Pages.Filled(3, (int)Pages.Bytes(2)));
+        Assert.Equal(2, dev.MigrateToDevice(mm, a, 2));
+        HmmRange snapshot = NewRange(mm, a, 2, defaultFlags: 0);
+        snapshot.DevPrivateOwner = new object();
+        Assert.Equal(0, FaultOnce(snapshot));
+        Assert.Equal([0UL, 0UL], snapshot.HmmPfns); // not faulted without a request
+        HmmRange r = NewRange(mm, a, 2, defaultFlags: HmmPfn.ReqFault);
+        r.DevPrivateOwner = new object();
+
+        Assert.Equal(0, DriverLoop(r));
+
+        Assert.Equal(2, dev.MigrateToRamCalls);
+        Assert.All(r.HmmPfns, p => Assert.False(DevicePagemap.IsDevicePfn(new HmmPfn(p).Pfn)));
+        Assert.Equal(mm.PageTable.Read(a).Pfn, new HmmPfn(r.HmmPfns[0]).Pfn);
+        Assert.Equal(0, dev.PagesInUse);
+    }
+
+    [Fact]
+    public void RequestsAreRestoredBeforeEveryCallSoAnOutputIsNeverTakenForARequest()
+    {
+        // The outputs of a call (VALID | WRITE) are the request bits (REQ_FAULT | REQ_WRITE): read back as requests after
+        // mprotect made the page read-only, they would ask for a write fault and fail with -EPERM.
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 1);
+        mm.CpuWrite(a, [1]);
+        HmmRange r = NewRange(mm, a, 1, defaultFlags: 0, mask: HmmPfn.ReqFault | HmmPfn.ReqWrite);
+        r.Requests = [HmmPfn.ReqFault];
+        Assert.Equal(0, DriverLoop(r));
+        Assert.True(new HmmPfn(r.HmmPfns[0]).IsWritable);
+        mm.Mprotect(a, Pages.Size, Prot.Read).ThrowIfError();
+
+        Assert.Equal(0, DriverLoop(r));
+        Assert.False(new HmmPfn(r.HmmPfns[0]).IsWritable);
+
+        r.Requests = null; // the outputs are taken as they stand: a write request for a read-only page
+        Assert.Equal(-Errno.EPERM, DriverLoop(NewRangeWithInputs(mm, a, HmmPfn.ReqFault | HmmPfn.ReqWrite)));
+    }
+
+    private static HmmRange NewRangeWithInputs(AddressSpace mm, ulong a, ulong input)
+    {
+        HmmRange r = NewRange(mm, a, 1, defaultFlags: 0, mask: HmmPfn.ReqFault | HmmPfn.ReqWrite);
+        r.HmmPfns[0] = input;
+        return r;
     }
 
     [Fact]

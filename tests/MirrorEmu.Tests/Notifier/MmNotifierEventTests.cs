@@ -7,35 +7,12 @@ namespace MirrorEmu.Tests.Notifier;
 /// <summary>Every Mm operation raises the event Linux raises, over the range it covers (a recording subscriber over everything).</summary>
 public class MmNotifierEventTests
 {
-    private sealed class Recorder : IMmuIntervalNotifierOps
-    {
-        public List<NotifierRange> Calls { get; } = [];
-
-        public bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
-        {
-            lock (Calls)
-            {
-                Calls.Add(range);
-            }
-
-            subscription.SetSeq(curSeq);
-            return true;
-        }
-    }
-
-    private static Recorder Watch(AddressSpace mm)
-    {
-        var rec = new Recorder();
-        Assert.Equal(0, mm.Notifiers.Insert(new MmuIntervalNotifier(rec), 0, PageGeometry.AddressSpaceSize).Code);
-        return rec;
-    }
-
     [Fact]
     public void MunmapRaisesUnmapOverTheUnmappedVmas()
     {
         using var mm = new AddressSpace();
         ulong a = Pages.MapAnon(mm, 8);
-        Recorder rec = Watch(mm);
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
         mm.Munmap(a + Pages.Size, Pages.Bytes(2)).ThrowIfError();
         Assert.Equal([new NotifierRange(a + Pages.Size, a + Pages.Bytes(3), NotifierEvent.Unmap)], rec.Calls);
     }
@@ -45,7 +22,7 @@ public class MmNotifierEventTests
     {
         using var mm = new AddressSpace();
         ulong a = Pages.MapAnon(mm, 4);
-        Recorder rec = Watch(mm);
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
         mm.Mremap(a, Pages.Bytes(4), Pages.Bytes(4), MremapFlags.MayMove | MremapFlags.Fixed, 0x5000_0000, out _).ThrowIfError();
         Assert.Contains(new NotifierRange(a, a + Pages.Bytes(4), NotifierEvent.Unmap), rec.Calls);
     }
@@ -55,7 +32,7 @@ public class MmNotifierEventTests
     {
         using var mm = new AddressSpace();
         ulong a = Pages.MapAnon(mm, 4);
-        Recorder rec = Watch(mm);
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
         mm.Mprotect(a, Pages.Bytes(2), Prot.Read).ThrowIfError();
         Assert.Equal([new NotifierRange(a, a + Pages.Bytes(2), NotifierEvent.ProtectionVma)], rec.Calls);
     }
@@ -65,7 +42,7 @@ public class MmNotifierEventTests
     {
         using var mm = new AddressSpace();
         ulong a = Pages.MapAnon(mm, 4);
-        Recorder rec = Watch(mm);
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
         mm.Madvise(a, Pages.Bytes(4), Advice.DontNeed).ThrowIfError();
         Assert.Equal([new NotifierRange(a, a + Pages.Bytes(4), NotifierEvent.Clear)], rec.Calls);
     }
@@ -76,7 +53,7 @@ public class MmNotifierEventTests
         using var mm = new AddressSpace();
         ulong a = Pages.MapAnon(mm, 2);
         Pages.Read(mm, a); // zero page mapped
-        Recorder rec = Watch(mm);
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
         mm.CpuWrite(a, new byte[] { 1 });
         Assert.Equal([new NotifierRange(a, a + Pages.Size, NotifierEvent.Clear)], rec.Calls);
         rec.Calls.Clear();
@@ -91,7 +68,7 @@ public class MmNotifierEventTests
         ulong a = Pages.MapAnon(mm, 3);
         mm.CpuWrite(a, Pages.Filled(1, 3 * 4096));
         mm.MmapAnonymous(Pages.Size, Prot.ReadWrite, MapFlags.Shared, out _).ThrowIfError();
-        Recorder rec = Watch(mm);
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
         using AddressSpace child = mm.Fork();
         Assert.Equal([new NotifierRange(a, a + Pages.Bytes(3), NotifierEvent.ProtectionPage)], rec.Calls);
         rec.Calls.Clear();
@@ -105,7 +82,7 @@ public class MmNotifierEventTests
     {
         var mm = new AddressSpace();
         Pages.MapAnon(mm, 1);
-        Recorder rec = Watch(mm);
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
         mm.Dispose();
         Assert.Equal([new NotifierRange(0, ulong.MaxValue, NotifierEvent.Release)], rec.Calls);
     }
@@ -118,7 +95,7 @@ public class MmNotifierEventTests
         mm.CpuWrite(a, new byte[] { 5 });
         ulong pfn = mm.PageTable.Read(a).Pfn;
         Assert.True(mm.TestReplaceForExclusive(a, pfn));
-        Recorder rec = Watch(mm);
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
         Assert.Equal(5, Pages.Read(mm, a)[0]);
         Assert.Equal([new NotifierRange(a, a + Pages.Size, NotifierEvent.Exclusive)], rec.Calls);
     }
