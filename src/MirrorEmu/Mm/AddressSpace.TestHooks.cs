@@ -2,11 +2,6 @@ namespace MirrorEmu.Mm;
 
 public sealed partial class AddressSpace
 {
-    /// <summary>Test hook: turns the present private page at <paramref name="va"/> into a swap entry whose
-    /// offset is the frame holding its data (the emulated swap cache keeps the reference).</summary>
-    /// <returns>False if no present, non-special entry is there.</returns>
-    internal bool TestSwapOut(ulong va) => TestReplace(va, p => p.IsPresent && !p.IsSpecial && !p.IsHuge ? Pte.SwapEntry(SwapType.Swap, p.Pfn) : (Pte?)null);
-
     /// <summary>Test hook: turns the present page at <paramref name="va"/> into a migration entry (the reference stays with it).</summary>
     /// <remarks>Like the kernel's migration code it takes no mmap lock: the entry changes with one compare-and-exchange.</remarks>
     internal bool TestStartMigration(ulong va) =>

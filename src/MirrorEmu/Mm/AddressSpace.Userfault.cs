@@ -427,15 +427,18 @@ public sealed partial class AddressSpace
         MmapLock.ReadLock();
         try
         {
-            // uffd_move_lock (find_vma_and_prepare_anon for both), then validate_move_areas, as Linux 6.18 orders them.
+            // uffd_move_lock: find_vma_and_prepare_anon for the destination only, then vma_lookup of the source; then
+            // validate_move_areas, as Linux 6.18 orders them. The source's anon_vma is the one its pages came with: settled
+            // here (the late anon_vma_prepare) before the pages leave, and never made for an empty source.
             AnonVmaPrepare(dst);
-            AnonVmaPrepare(src);
             Vma? dstVma = VmaLookup(dst);
             Vma? srcVma = VmaLookup(src);
             if (dstVma is null || srcVma is null)
             {
                 return -Errno.ENOENT;
             }
+
+            SettleAnonVma(src);
 
             if (src + length > srcVma.End || dst + length > dstVma.End || !MoveAreasCompatible(ctx, srcVma, dstVma))
             {

@@ -26,7 +26,6 @@ public static class KnownDivergences
     /// have landed and are no longer listed, so the test fails if one comes back.</summary>
     private static readonly (Regex Pattern, string Why)[] s_listed =
     [
-        (new(@"^read: VMAs: flags \[hg\] vs \[hg thp="), "item 11 (THP read fault): Linux maps the huge zero page (use_zero_page=1); Mm/FaultHandler.cs DoHugeAnonymousPage allocates a huge page"),
     ];
 
     /// <summary>Where the host kernel itself does not answer: (signature pattern, why). The emulator answers, the comparison
