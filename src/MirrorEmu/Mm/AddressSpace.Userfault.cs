@@ -135,16 +135,25 @@ public sealed partial class AddressSpace
         int n = (int)((end - start) >> PageGeometry.PageShift);
         int rc = 0;
 
-        // Pass 1: how far the missing pages go, and their bytes.
+        // Pass 1: how far the missing pages go, and their bytes. A page of a private file mapping beyond the file's end
+        // stops the call with -EFAULT before its entry is looked at (mfill_file_over_size, then pte_none_mostly).
         int missing = 0;
-        while (missing < n && new Pte(Volatile.Read(ref leaf[first + missing])).IsNoneMostly)
+        while (missing < n)
         {
-            missing++;
-        }
+            ulong at = start + ((ulong)missing << PageGeometry.PageShift);
+            if (vma.File is { } file && vma.PageIndex(at) >= file.PageCount)
+            {
+                rc = -Errno.EFAULT;
+                break;
+            }
 
-        if (missing < n)
-        {
-            rc = -Errno.EEXIST;
+            if (!new Pte(Volatile.Read(ref leaf[first + missing])).IsNoneMostly)
+            {
+                rc = -Errno.EEXIST;
+                break;
+            }
+
+            missing++;
         }
 
         bool copy = kind == MfillKind.Copy;

@@ -48,6 +48,26 @@ public class UserfaultfdTests
     }
 
     [Fact]
+    public void CopyIntoAPrivateFileMappingStopsWithEfaultAtTheFileEnd()
+    {
+        // Linux 6.18 (the differential test, sequence 10450 of MIRROREMU_SEED=7777): mfill_atomic_install_pte checks the
+        // page against i_size before it looks at the entry, so a copy beyond a private file mapping's end is -EFAULT.
+        using var mm = new AddressSpace();
+        using var file = new MemFile(mm.Memory, Pages.Bytes(2));
+        mm.Mmap(0, Pages.Bytes(4), Prot.Read, MapFlags.Private, file, 0, out ulong a).ThrowIfError();
+        using var ctx = new Userfaultfd(mm);
+        ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+        ctx.Register(a, Pages.Bytes(4), UffdRegisterMode.Missing, out _).ThrowIfError();
+        KResult partial = ctx.Copy(a + Pages.Size, Pages.Filled(3, 2 * 4096), UffdCopyMode.None, out ulong copied);
+        Assert.Equal(-Errno.EAGAIN, partial.Code);
+        Assert.Equal(Pages.Size, copied);
+        Assert.Equal(-Errno.EFAULT, ctx.Copy(a + Pages.Bytes(2), Pages.Filled(4), UffdCopyMode.None, out ulong none).Code);
+        Assert.Equal(0UL, none);
+        Assert.True(mm.PageTable.Read(a + Pages.Bytes(2)).IsNone, "a page beyond the end of the file was filled");
+        Assert.Equal(3, Pages.Read(mm, a + Pages.Size)[0]);
+    }
+
+    [Fact]
     public void CopyAcrossTwoRegisteredVmasIsEnoentAndCopiesNothing()
     {
         // Linux 6.18: the destination must lie in one VMA (uffd_mfill_lock's validation), else -ENOENT with nothing copied.
