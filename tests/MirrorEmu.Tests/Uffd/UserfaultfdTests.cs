@@ -68,6 +68,43 @@ public class UserfaultfdTests
     }
 
     [Fact]
+    public void WriteProtectStopsAtTheFirstVmaNotInWpModeAfterProtectingTheVmasBefore()
+    {
+        // Linux 6.18 (the differential test, sequence 101116 of MIRROREMU_SEED=100000): mwriteprotect_range protects VMA by
+        // VMA and answers -ENOENT at the first one not registered in WP mode, leaving the ones before it protected.
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 4);
+        mm.CpuWrite(a, Pages.Filled(1, 4 * 4096));
+        using var ctx = new Userfaultfd(mm);
+        ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+        ctx.Register(a, Pages.Bytes(2), UffdRegisterMode.Missing | UffdRegisterMode.WriteProtect, out _).ThrowIfError();
+        Assert.Equal(-Errno.ENOENT, ctx.WriteProtect(a, Pages.Bytes(4), UffdWriteProtectMode.WriteProtect).Code);
+        Assert.True(mm.PageTable.Read(a).IsUffdWp && mm.PageTable.Read(a + Pages.Size).IsUffdWp, "the registered VMA before the unregistered one was not protected");
+        Assert.False(mm.PageTable.Read(a + Pages.Bytes(2)).IsUffdWp, "a page of the unregistered VMA was protected");
+    }
+
+    [Fact]
+    public void ContinueMapsCachedShmemPagesInAnyRegistrationModeAndIsEfaultForOthers()
+    {
+        // Linux 6.18 (the differential test, sequence 601036 of MIRROREMU_SEED=600000): mfill_atomic asks only for shmem;
+        // a page not in the page cache is -EFAULT, and anonymous memory -EINVAL.
+        using var mm = new AddressSpace();
+        using var file = new MemFile(mm.Memory, Pages.Bytes(3));
+        file.Write(0, Pages.Filled(6));
+        mm.Mmap(0, Pages.Bytes(3), Prot.ReadWrite, MapFlags.Shared, file, 0, out ulong a).ThrowIfError();
+        ulong anon = Pages.MapAnon(mm, 1);
+        using var ctx = new Userfaultfd(mm);
+        ctx.Api(UffdApi.Version, UffdFeatures.MissingShmem, out _).ThrowIfError();
+        ctx.Register(a, Pages.Bytes(3), UffdRegisterMode.Missing, out _).ThrowIfError();
+        ctx.Register(anon, Pages.Size, UffdRegisterMode.Missing, out _).ThrowIfError();
+        Assert.Equal(0, ctx.Continue(a, Pages.Size, UffdCopyMode.None, out ulong mapped).Code);
+        Assert.Equal(Pages.Size, mapped);
+        Assert.Equal(6, Pages.Read(mm, a)[0]);
+        Assert.Equal(-Errno.EFAULT, ctx.Continue(a + Pages.Size, Pages.Size, UffdCopyMode.None, out _).Code);
+        Assert.Equal(-Errno.EINVAL, ctx.Continue(anon, Pages.Size, UffdCopyMode.None, out _).Code);
+    }
+
+    [Fact]
     public void CopyAcrossTwoRegisteredVmasIsEnoentAndCopiesNothing()
     {
         // Linux 6.18: the destination must lie in one VMA (uffd_mfill_lock's validation), else -ENOENT with nothing copied.
