@@ -58,21 +58,21 @@ public sealed partial class AddressSpace
 
     /// <summary>
     /// mfill_atomic (mm/userfaultfd.c): fills the missing pages of [dst, dst + length) — which must lie in one
-    /// VMA registered with <paramref name="ctx"/> — page by page until one is not missing.
+    /// VMA registered with userfaultfd (find_dst_vma: with any context of this address space, not only the one making
+    /// the call) — page by page until one is not missing.
     /// </summary>
-    /// <param name="ctx">The context the VMA must be registered with.</param>
     /// <param name="kind">Copy, zero page or continue.</param>
     /// <param name="dst">Page-aligned destination.</param>
     /// <param name="length">Page-aligned length, &gt; 0.</param>
     /// <param name="src">For <see cref="MfillKind.Copy"/>, <paramref name="length"/> bytes; else empty.</param>
     /// <param name="wp">MODE_WP: map the pages userfaultfd-write-protected.</param>
     /// <param name="done">Bytes filled from <paramref name="dst"/> on, also when the call stops early.</param>
-    /// <returns>0 when all was filled; else why it stopped: -ENOENT (no VMA registered with <paramref name="ctx"/>
-    /// covers the whole range, as uffd_mfill_lock's validation), -EINVAL (WP without WP registration, CONTINUE outside
+    /// <returns>0 when all was filled; else why it stopped: -ENOENT (no registered VMA covers the whole range, as
+    /// uffd_mfill_lock's validation), -EINVAL (WP without WP registration, CONTINUE outside
     /// shmem, a private file mapping for ZEROPAGE), -EEXIST (a page is already mapped), -ENOMEM (out of
     /// frames), -EFAULT (beyond a file's end; CONTINUE of a page not in the page cache).</returns>
     /// <remarks>Takes the mmap read lock.</remarks>
-    internal int MfillAtomic(IUserfaultHook ctx, MfillKind kind, ulong dst, ulong length, ReadOnlySpan<byte> src, bool wp, out ulong done)
+    internal int MfillAtomic(MfillKind kind, ulong dst, ulong length, ReadOnlySpan<byte> src, bool wp, out ulong done)
     {
         done = 0;
         ulong end = dst + length;
@@ -82,7 +82,7 @@ public sealed partial class AddressSpace
         {
             AnonVmaPrepare(dst); // find_vma_and_prepare_anon: before any other check
             Vma? vma = VmaLookup(dst);
-            if (vma is null || !ReferenceEquals(vma.Userfault, ctx) || end > vma.End)
+            if (vma is null || vma.Userfault is null || end > vma.End)
             {
                 return -Errno.ENOENT;
             }

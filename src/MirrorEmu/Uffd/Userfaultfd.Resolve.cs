@@ -33,7 +33,7 @@ public sealed partial class Userfaultfd
     /// <param name="copied">Bytes filled (uffdio_copy.copy when positive), also when the call stops early.</param>
     /// <returns>0; -EAGAIN when only part was filled (<paramref name="copied"/> says how much: a page on the way was
     /// already mapped, or frames ran out) or when the layout is changing (read the pending events first); when nothing
-    /// was filled: -EEXIST (the first page is mapped), -ENOENT (not one VMA registered with this context), -ENOMEM,
+    /// was filled: -EEXIST (the first page is mapped), -ENOENT (not inside one VMA registered with userfaultfd, by this context or another of the same address space), -ENOMEM,
     /// -EINVAL (alignment, mode), -EBADF (released).</returns>
     public KResult Copy(ulong dst, ReadOnlySpan<byte> src, UffdCopyMode mode, out ulong copied) =>
         Fill(MfillKind.Copy, "UFFDIO_COPY", dst, (ulong)src.Length, src, mode, UffdCopyMode.DontWake | UffdCopyMode.WriteProtect, UffdStat.PagesCopied, out copied);
@@ -88,7 +88,7 @@ public sealed partial class Userfaultfd
         }
 
         Stats.Increment(UffdStat.ResolveCalls);
-        int rc = _mm.MfillAtomic(this, kind, dst, length, src, (mode & UffdCopyMode.WriteProtect) != 0, out done);
+        int rc = _mm.MfillAtomic(kind, dst, length, src, (mode & UffdCopyMode.WriteProtect) != 0, out done);
         Stats.Add(counter, (long)(done >> PageGeometry.PageShift));
         if (rc == -Errno.EEXIST)
         {
@@ -123,7 +123,7 @@ public sealed partial class Userfaultfd
     private static string Describe(int rc) => rc switch
     {
         -Errno.EEXIST => "the first page is already mapped",
-        -Errno.ENOENT => "not inside one VMA registered with this userfaultfd (UFFDIO_MOVE: no VMA there, or a source hole)",
+        -Errno.ENOENT => "not inside one VMA registered with userfaultfd (UFFDIO_MOVE: no VMA there, or a source hole)",
         -Errno.EINVAL => "the VMA is not registered for this (WP needs WP mode; CONTINUE needs shmem; UFFDIO_MOVE needs two compatible private anonymous VMAs and dst registered here)",
         -Errno.ENOMEM => "out of frames",
         -Errno.EFAULT => "beyond the end of the file, or not in the page cache",

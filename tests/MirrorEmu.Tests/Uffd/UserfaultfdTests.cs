@@ -105,6 +105,24 @@ public class UserfaultfdTests
     }
 
     [Fact]
+    public void AnyContextOfTheAddressSpaceMayFillARegisteredVmaButNotAnUnregisteredOne()
+    {
+        // Linux 6.18 (the differential test, sequence 802154 of MIRROREMU_SEED=800000): find_dst_vma asks only that the VMA
+        // be registered, with whichever context; UFFDIO_COPY through a second context of the same process fills it.
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 2);
+        using var owner = new Userfaultfd(mm);
+        using var other = new Userfaultfd(mm);
+        owner.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+        other.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+        owner.Register(a, Pages.Size, UffdRegisterMode.Missing, out _).ThrowIfError();
+        Assert.Equal(0, other.Copy(a, Pages.Filled(8), UffdCopyMode.None, out ulong copied).Code);
+        Assert.Equal(Pages.Size, copied);
+        Assert.Equal(8, Pages.Read(mm, a)[0]);
+        Assert.Equal(-Errno.ENOENT, other.Copy(a + Pages.Size, Pages.Filled(9), UffdCopyMode.None, out _).Code);
+    }
+
+    [Fact]
     public void CopyAcrossTwoRegisteredVmasIsEnoentAndCopiesNothing()
     {
         // Linux 6.18: the destination must lie in one VMA (uffd_mfill_lock's validation), else -ENOENT with nothing copied.
