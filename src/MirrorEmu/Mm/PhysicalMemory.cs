@@ -153,7 +153,7 @@ public sealed unsafe class PhysicalMemory : IDisposable
     /// /sys/kernel/mm/transparent_hugepage/use_zero_page for every address space on this pool: while true (Linux's default),
     /// a read fault in a THP-eligible anonymous VMA maps the huge zero page read-only (<see cref="TryGetHugeZeroPage"/>), and
     /// the first write there allocates a huge page (do_huge_zero_wp_pmd) or, when none can be had, splits it into
-    /// small zero-page entries and copies one page. While false, a read fault there allocates a writable huge page, as a
+    /// small zero-page entries and copies one page. While false, a read fault there allocates a huge page (writable if the VMA is), as a
     /// write fault does. Changing it affects later faults only.
     /// </summary>
     public bool UseHugeZeroPage
@@ -178,15 +178,6 @@ public sealed unsafe class PhysicalMemory : IDisposable
 
     /// <summary>The first pfn of the huge zero page, or 0 while it has not been needed yet.</summary>
     public ulong HugeZeroPfn => Volatile.Read(ref _hugeZeroPfn);
-
-    /// <summary>True if <paramref name="pfn"/> is one of the 512 frames of the huge zero page.</summary>
-    /// <param name="pfn">A frame number.</param>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool IsHugeZero(ulong pfn)
-    {
-        ulong basePfn = Volatile.Read(ref _hugeZeroPfn);
-        return basePfn != 0 && pfn - basePfn < HugeFrames;
-    }
 
     /// <summary>
     /// get_huge_zero_folio (mm/huge_memory.c): the huge zero page, 512 contiguous zeroed frames, made on first use and never
