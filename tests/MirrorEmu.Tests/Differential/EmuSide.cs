@@ -107,9 +107,6 @@ public sealed class EmuSide : DiffSide<AddressSpace>
     }
 
     /// <inheritdoc/>
-    protected override void Unmap(AddressSpace mm, ulong address, ulong length) => mm.Munmap(address, length).ThrowIfError();
-
-    /// <inheritdoc/>
     protected override ProcessState Snapshot(AddressSpace mm)
     {
         var vmas = new List<string>();

@@ -971,7 +971,7 @@ public class AddressSpaceModelTests
 
             if (proc.Uffd is null)
             {
-                proc.Uffd = new Userfaultfd(proc.Mm) { FaultTimeoutMs = 5000 };
+                proc.Uffd = new Userfaultfd(proc.Mm);
                 Assert.True(proc.Uffd.Api(UffdApi.Version, UffdFeatures.EventUnmap | UffdFeatures.EventRemove | UffdFeatures.EventRemap, out _).IsOk, $"{At(op)}: UFFDIO_API");
             }
 
