@@ -70,7 +70,7 @@ public sealed partial class AddressSpace
     /// <returns>0 when all was filled; else why it stopped: -ENOENT (no registered VMA covers the whole range, as
     /// uffd_mfill_lock's validation), -EINVAL (WP without WP registration, CONTINUE outside
     /// shmem, a private file mapping for ZEROPAGE), -EEXIST (a page is already mapped), -ENOMEM (out of
-    /// frames), -EFAULT (beyond a file's end; CONTINUE of a page not in the page cache).</returns>
+    /// frames), -EFAULT (beyond a file's end; CONTINUE of a page not in the page cache), -EINVAL (CONTINUE beyond a file's end).</returns>
     /// <remarks>Takes the mmap read lock.</remarks>
     internal int MfillAtomic(MfillKind kind, ulong dst, ulong length, ReadOnlySpan<byte> src, bool wp, out ulong done)
     {
@@ -222,7 +222,8 @@ public sealed partial class AddressSpace
             ulong index = vma.PageIndex(a);
             if (index >= file.PageCount)
             {
-                return -Errno.EFAULT;
+                // CONTINUE: shmem_get_folio(SGP_NOALLOC) refuses an index beyond i_size with -EINVAL; a fill: -EFAULT.
+                return kind == MfillKind.Continue ? -Errno.EINVAL : -Errno.EFAULT;
             }
 
             ulong[]? leaf = PageTable.GetOrCreateLeaf(a);

@@ -124,6 +124,9 @@ public static class DiffReproductions
         yield return [W(-0x19000, 11 * P, 7, SharedAnonFixed), Uffd(0x8), new DiffOp(DiffOpKind.UffdRegister, W0(-0x1b000), 6 * P, 0, 3), new DiffOp(DiffOpKind.UffdContinue, W0(-0x18000), 2 * P, 0, 0)];
         yield return [Uffd(0x10065), new DiffOp(DiffOpKind.Mmap, W0(0x17000), 6 * P, 1, 0x12, 1, 6 * P), new DiffOp(DiffOpKind.UffdRegister, W0(-0x5000), 2UL << 20, 0, 1), new DiffOp(DiffOpKind.UffdContinue, W0(0x17000), 3 * P, 0, 0)];
 
+        // 500000+1322: UFFDIO_CONTINUE beyond the file's end is -EINVAL (shmem_get_folio), not -EFAULT.
+        yield return [new DiffOp(DiffOpKind.Mmap, W0(0), 24 * P, 4, 0x11, 1, 7 * P), Uffd(0x10003), new DiffOp(DiffOpKind.UffdRegister, W0(0x12000), 5 * P, 0, 1), new DiffOp(DiffOpKind.UffdContinue, W0(0x14000), P, 0, 0)];
+
         // 800000+2154: a second context of the process may fill a VMA the first one registered.
         yield return [W(-0x14000, 15 * P, Rw, SharedAnonFixed), Uffd(0x1200e), new DiffOp(DiffOpKind.UffdRegister, W0(-0x14000), 5 * P, 0, 1), Uffd(0x2407), new DiffOp(DiffOpKind.UffdCopy, W0(-0x13000), 3 * P, 1, 0, 5)];
 

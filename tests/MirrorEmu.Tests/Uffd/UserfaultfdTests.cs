@@ -86,21 +86,22 @@ public class UserfaultfdTests
     [Fact]
     public void ContinueMapsCachedShmemPagesInAnyRegistrationModeAndIsEfaultForOthers()
     {
-        // Linux 6.18 (the differential test, sequence 601036 of MIRROREMU_SEED=600000): mfill_atomic asks only for shmem;
-        // a page not in the page cache is -EFAULT, and anonymous memory -EINVAL.
+        // Linux 6.18 (the differential test, sequences 601036 and 501322): mfill_atomic asks only for shmem; a page not in
+        // the page cache is -EFAULT, one beyond the file's end -EINVAL (shmem_get_folio), and anonymous memory -EINVAL.
         using var mm = new AddressSpace();
         using var file = new MemFile(mm.Memory, Pages.Bytes(3));
         file.Write(0, Pages.Filled(6));
-        mm.Mmap(0, Pages.Bytes(3), Prot.ReadWrite, MapFlags.Shared, file, 0, out ulong a).ThrowIfError();
+        mm.Mmap(0, Pages.Bytes(4), Prot.ReadWrite, MapFlags.Shared, file, 0, out ulong a).ThrowIfError();
         ulong anon = Pages.MapAnon(mm, 1);
         using var ctx = new Userfaultfd(mm);
         ctx.Api(UffdApi.Version, UffdFeatures.MissingShmem, out _).ThrowIfError();
-        ctx.Register(a, Pages.Bytes(3), UffdRegisterMode.Missing, out _).ThrowIfError();
+        ctx.Register(a, Pages.Bytes(4), UffdRegisterMode.Missing, out _).ThrowIfError();
         ctx.Register(anon, Pages.Size, UffdRegisterMode.Missing, out _).ThrowIfError();
         Assert.Equal(0, ctx.Continue(a, Pages.Size, UffdCopyMode.None, out ulong mapped).Code);
         Assert.Equal(Pages.Size, mapped);
         Assert.Equal(6, Pages.Read(mm, a)[0]);
         Assert.Equal(-Errno.EFAULT, ctx.Continue(a + Pages.Size, Pages.Size, UffdCopyMode.None, out _).Code);
+        Assert.Equal(-Errno.EINVAL, ctx.Continue(a + Pages.Bytes(3), Pages.Size, UffdCopyMode.None, out _).Code);
         Assert.Equal(-Errno.EINVAL, ctx.Continue(anon, Pages.Size, UffdCopyMode.None, out _).Code);
     }
 
