@@ -94,9 +94,9 @@ public sealed partial class AddressSpace
 
                 shared = keepWp ? shared : shared.WithUffdWp(false);
 
-                for (ulong i = 0; i < (1UL << PageGeometry.PmdOrder); i++)
+                for (ulong i = 0; !huge.IsSpecial && i < (1UL << PageGeometry.PmdOrder); i++)
                 {
-                    _memory.Get(huge.Pfn + i);
+                    _memory.Get(huge.Pfn + i); // copy_huge_pmd: the huge zero page (special) is shared without a reference
                 }
 
                 child.PageTable.TryInstallHuge(va & ~PageGeometry.PmdMask, shared);

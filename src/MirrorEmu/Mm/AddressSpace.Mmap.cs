@@ -250,7 +250,12 @@ public sealed partial class AddressSpace
 
     /// <summary>do_vmi_munmap with its argument checks (mremap's shrink and destination go through it too). Call with
     /// the mmap write lock held.</summary>
-    private KResult DoMunmap(string call, ulong addr, ulong length)
+    /// <param name="call">The system call, for the message.</param>
+    /// <param name="addr">Start.</param>
+    /// <param name="length">Length in bytes.</param>
+    /// <param name="deferredUnmaps">Where to collect the userfaultfd UNMAP events instead of raising them (mremap's uf_unmap
+    /// list, raised after its REMAP), or null to raise them now.</param>
+    private KResult DoMunmap(string call, ulong addr, ulong length, List<UserfaultUnmap>? deferredUnmaps = null)
     {
         if (!PageGeometry.IsPageAligned(addr) || addr > PageGeometry.TaskSize || length > PageGeometry.TaskSize - addr)
         {
@@ -263,12 +268,13 @@ public sealed partial class AddressSpace
             return KResult.Error(Errno.EINVAL, $"{call}: length=0x{length:X} must be greater than zero");
         }
 
-        UnmapLocked(addr, end);
+        UnmapLocked(addr, end, deferredUnmaps);
         return KResult.Ok;
     }
 
-    /// <summary>do_vmi_munmap under the write lock: splits, raises UNMAP, zaps, frees tables, removes the VMAs.</summary>
-    private void UnmapLocked(ulong start, ulong end)
+    /// <summary>do_vmi_munmap under the write lock: splits, raises UNMAP (or collects it in <paramref name="deferredUnmaps"/>),
+    /// zaps, frees tables, removes the VMAs.</summary>
+    private void UnmapLocked(ulong start, ulong end, List<UserfaultUnmap>? deferredUnmaps = null)
     {
         if (start >= end || !Overlaps(start, end))
         {
@@ -276,7 +282,7 @@ public sealed partial class AddressSpace
         }
 
         (int first, int last) = SplitRange(start, end);
-        NotifyUserfaultUnmap(first, last, start, end);
+        NotifyUserfaultUnmap(first, last, start, end, deferredUnmaps);
         ulong notifyStart = _vmas[first].Start;
         ulong notifyEnd = _vmas[last - 1].End;
         NotifierRange range = InvalidateRangeStart(notifyStart, notifyEnd, NotifierEvent.Unmap);
@@ -290,8 +296,26 @@ public sealed partial class AddressSpace
         InvalidateRangeEnd(range);
     }
 
-    /// <summary>userfaultfd_unmap_prep/complete: one UNMAP event per userfaultfd context with a VMA in the range.</summary>
-    private void NotifyUserfaultUnmap(int first, int last, ulong start, ulong end)
+    /// <summary>A userfaultfd UNMAP event prepared but not raised yet (an entry of the kernel's uf_unmap list).</summary>
+    /// <param name="Hook">The context.</param>
+    /// <param name="Start">First address of the unmapped range.</param>
+    /// <param name="End">Half-open end.</param>
+    private readonly record struct UserfaultUnmap(IUserfaultHook Hook, ulong Start, ulong End);
+
+    /// <summary>userfaultfd_unmap_complete: raises the UNMAP events collected in <paramref name="unmaps"/>, in order, and empties it.</summary>
+    private static void RaiseUserfaultUnmaps(List<UserfaultUnmap> unmaps)
+    {
+        foreach (UserfaultUnmap u in unmaps)
+        {
+            u.Hook.OnUnmap(u.Start, u.End);
+        }
+
+        unmaps.Clear();
+    }
+
+    /// <summary>userfaultfd_unmap_prep/complete: one UNMAP event per userfaultfd context with a VMA in the range, raised now or,
+    /// with <paramref name="deferredUnmaps"/>, collected there for the caller to raise later.</summary>
+    private void NotifyUserfaultUnmap(int first, int last, ulong start, ulong end, List<UserfaultUnmap>? deferredUnmaps)
     {
         for (int i = first; i < last; i++)
         {
@@ -307,9 +331,18 @@ public sealed partial class AddressSpace
                 seen = ReferenceEquals(_vmas[j].Userfault, hook);
             }
 
-            if (!seen)
+            if (seen)
+            {
+                continue;
+            }
+
+            if (deferredUnmaps is null)
             {
                 hook.OnUnmap(start, end);
+            }
+            else
+            {
+                deferredUnmaps.Add(new UserfaultUnmap(hook, start, end));
             }
         }
     }
@@ -548,19 +581,39 @@ public sealed partial class AddressSpace
             : KResult.Ok;
     }
 
-    /// <summary>mremap_to: a move to MREMAP_FIXED's address (unmapping what is there first) or to a new one (MREMAP_DONTUNMAP);
-    /// a shrink happens before the move.</summary>
+    /// <summary>mremap_to: a move to MREMAP_FIXED's address (unmapping what is there first, its UNMAP events raised at once:
+    /// uf_unmap_early) or to a new one (MREMAP_DONTUNMAP); a shrink happens before the move, and its UNMAP events are raised
+    /// after the move's REMAP, as the kernel completes its uf_unmap list after mremap_userfaultfd_complete.</summary>
     private KResult MremapTo(Remap r, out ulong address)
+    {
+        var deferredUnmaps = new List<UserfaultUnmap>();
+        KResult result = MremapToDeferred(r, deferredUnmaps, out address);
+        RaiseUserfaultUnmaps(deferredUnmaps); // what the move did not raise: a failed move still reports its unmaps
+        return result;
+    }
+
+    /// <summary>The body of <see cref="MremapTo"/>; the UNMAP events of the shrink go to <paramref name="deferredUnmaps"/>.</summary>
+    private KResult MremapToDeferred(Remap r, List<UserfaultUnmap> deferredUnmaps, out ulong address)
     {
         address = 0;
         if ((r.Flags & MremapFlags.Fixed) != 0)
         {
-            _ = DoMunmap("mremap", r.NewAddr, r.NewLen);
+            KResult unmap = DoMunmap("mremap", r.NewAddr, r.NewLen);
+            if (!unmap.IsOk)
+            {
+                return unmap;
+            }
+
+            // The destination may have held the old address itself (a range that wraps past the end of the address space).
+            if (VmaLookup(r.Addr) is null)
+            {
+                return KResult.Error(Errno.EFAULT, $"mremap: nothing is mapped at old_address=0x{r.Addr:X16} after the destination [0x{r.NewAddr:X16}, +0x{r.NewLen:X}) was unmapped");
+            }
         }
 
         if (r.OldLen > r.NewLen)
         {
-            KResult shrink = DoMunmap("mremap", r.Addr + r.NewLen, r.OldLen - r.NewLen);
+            KResult shrink = DoMunmap("mremap", r.Addr + r.NewLen, r.OldLen - r.NewLen, deferredUnmaps);
             if (!shrink.IsOk)
             {
                 return shrink;
@@ -581,7 +634,7 @@ public sealed partial class AddressSpace
             return KResult.Error(Errno.ENOMEM, $"mremap: no free range of new_size=0x{r.NewLen:X}");
         }
 
-        MoveVma(r, vma, dest);
+        MoveVma(r, vma, dest, deferredUnmaps);
         address = dest;
         return KResult.Ok;
     }
@@ -642,7 +695,12 @@ public sealed partial class AddressSpace
     /// there, the old VMA included; the entries of the old range move; then the old range is unmapped (raising UNMAP
     /// for a registered VMA, after REMAP) or, with MREMAP_DONTUNMAP, left mapped, empty and unlocked.
     /// </summary>
-    private void MoveVma(Remap r, Vma vma, ulong dest)
+    /// <param name="r">The remap.</param>
+    /// <param name="vma">The VMA at the old address.</param>
+    /// <param name="dest">The destination.</param>
+    /// <param name="deferredUnmaps">UNMAP events collected before the move (a shrink's), raised after REMAP and before the
+    /// source's own UNMAP; or null.</param>
+    private void MoveVma(Remap r, Vma vma, ulong dest, List<UserfaultUnmap>? deferredUnmaps = null)
     {
         int index = FindVmaIndex(r.Addr);
         EnsureAnonVma(index);
@@ -681,6 +739,11 @@ public sealed partial class AddressSpace
             reset.Userfault = null;
             reset.Flags &= ~VmFlags.UffdMask;
             ReplaceVmaAt(at, reset);
+        }
+
+        if (deferredUnmaps is not null)
+        {
+            RaiseUserfaultUnmaps(deferredUnmaps);
         }
 
         if ((r.Flags & MremapFlags.DontUnmap) == 0)

@@ -239,8 +239,10 @@ public sealed partial class AddressSpace
     /// <param name="length">Length in bytes (rounded up to pages); 0 does nothing.</param>
     /// <param name="advice">The advice. Flag advices (NORMAL, RANDOM, SEQUENTIAL, DONTFORK, DOFORK, DONTDUMP, DODUMP,
     /// WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE) split and merge VMAs; DONTNEED drops pages (keeping guard and
-    /// userfaultfd markers); FREE, COLD, PAGEOUT and WILLNEED change nothing the emulator keeps (it has no reclaim and
-    /// no swap); REMOVE punches a hole in the shared file; GUARD_INSTALL / GUARD_REMOVE add and remove guard regions.</param>
+    /// userfaultfd markers); PAGEOUT reclaims what this VMA alone maps (splits huge pages, unmaps page-cache pages, swaps
+    /// anonymous pages out when the pool has swap: <see cref="PhysicalMemory.SwapEnabled"/>); FREE, COLD and WILLNEED change
+    /// nothing the emulator keeps (it has no LRU and no memory pressure); REMOVE punches a hole in the shared file;
+    /// GUARD_INSTALL / GUARD_REMOVE add and remove guard regions.</param>
     /// <returns>0; -EINVAL (unaligned, the length wraps, not an advice, or an advice a VMA refuses: DONTNEED/COLD/PAGEOUT/
     /// GUARD_INSTALL/REMOVE on VM_LOCKED, FREE/WIPEONFORK on non-anonymous memory, populate without the access, VM_IO/VM_PFNMAP);
     /// -EACCES (REMOVE on a mapping that is not shared and writable); -ENOMEM (a hole); -EFAULT (populating would SIGBUS).</returns>
@@ -354,9 +356,17 @@ public sealed partial class AddressSpace
                 return KResult.Ok; // read-ahead and swap-in: nothing to read in
             case Advice.Cold:
             case Advice.PageOut:
-                return (f & (VmFlags.Locked | VmFlags.PfnMap)) != 0
-                    ? KResult.Error(Errno.EINVAL, $"madvise: MADV_{advice.ToString().ToUpperInvariant()} on the VM_LOCKED/VM_PFNMAP mapping at 0x{vma.Start:X16}")
-                    : KResult.Ok; // nothing to reclaim to: no swap
+                if ((f & (VmFlags.Locked | VmFlags.PfnMap)) != 0)
+                {
+                    return KResult.Error(Errno.EINVAL, $"madvise: MADV_{advice.ToString().ToUpperInvariant()} on the VM_LOCKED/VM_PFNMAP mapping at 0x{vma.Start:X16}");
+                }
+
+                if (advice == Advice.PageOut)
+                {
+                    PageOut(i, start, end); // MADV_COLD only ages the LRU, which the emulator has not
+                }
+
+                return KResult.Ok;
             case Advice.DontNeed:
             case Advice.DontNeedLocked:
             case Advice.Free:

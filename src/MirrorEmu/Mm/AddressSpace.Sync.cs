@@ -73,8 +73,8 @@ public sealed partial class AddressSpace
 
     /// <summary>
     /// mincore(2) (mm/mincore.c): one byte per page of [addr, addr + length), bit 0 set if the page is resident: for
-    /// anonymous memory, if an entry maps it (the zero page included); for file and shmem mappings, if it is in the page
-    /// cache or mapped (behind a guard or userfaultfd marker too). Bytes are written up to the first hole, which makes
+    /// anonymous memory, if an entry maps it (the zero page included) or it is swapped out and in the swap cache (always, in
+    /// the emulator); for file and shmem mappings, if it is in the page cache or mapped (behind a guard or userfaultfd marker too). Bytes are written up to the first hole, which makes
     /// the result -ENOMEM.
     /// </summary>
     /// <param name="addr">Page-aligned start.</param>
@@ -113,9 +113,10 @@ public sealed partial class AddressSpace
                 }
 
                 Pte pte = PageTable.Read(va);
-                // Markers (guard, userfaultfd) count as empty: a file page behind one may still be cached.
+                // Markers (guard, userfaultfd) count as empty: a file page behind one may still be cached. A swapped-out page
+                // is resident while it is in the swap cache (mincore_swap), which the emulator never reclaims.
                 bool resident = pte.IsMapped
-                    || (pte.HoldsFrameReference && pte.Swap != SwapType.Swap)
+                    || pte.HoldsFrameReference
                     || pte.IsDevicePrivate // a non-swap entry: "always uptodate" (mincore_pte_range)
                     || (vma.File is { } f && vma.PageIndex(va) < f.PageCount && f.TryFindPage(vma.PageIndex(va), out _));
                 vec[(int)p] = resident ? (byte)1 : (byte)0;

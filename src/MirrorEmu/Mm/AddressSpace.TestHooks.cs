@@ -1,11 +1,83 @@
 namespace MirrorEmu.Mm;
 
+/// <summary>What <see cref="AddressSpace.TestPeek"/> found behind an address.</summary>
+internal enum PeekKind
+{
+    /// <summary>No VMA there: an access is SIGSEGV.</summary>
+    Unmapped,
+    /// <summary>An entry maps a frame (present, PROT_NONE, or a swap, migration or device-exclusive entry holding one): its bytes.</summary>
+    Frame,
+    /// <summary>Nothing is mapped yet: zeros (anonymous memory), or the page-cache page's bytes (a file page, zeros for a hole).</summary>
+    NotPresent,
+    /// <summary>A file page beyond the end of the file: an access is SIGBUS.</summary>
+    BeyondEof,
+    /// <summary>A guard region: an access is SIGSEGV.</summary>
+    Guard,
+    /// <summary>A device-private page or a poisoned one: the bytes are not in a frame of the pool.</summary>
+    Elsewhere,
+}
+
 public sealed partial class AddressSpace
 {
-    /// <summary>Test hook: turns the present private page at <paramref name="va"/> into a swap entry whose
-    /// offset is the frame holding its data (the emulated swap cache keeps the reference).</summary>
-    /// <returns>False if no present, non-special entry is there.</returns>
-    internal bool TestSwapOut(ulong va) => TestReplace(va, p => p.IsPresent && !p.IsSpecial && !p.IsHuge ? Pte.SwapEntry(SwapType.Swap, p.Pfn) : (Pte?)null);
+    /// <summary>
+    /// Test hook: the bytes a read of the page at <paramref name="va"/> would return, found without faulting, allocating or
+    /// changing anything (no entry, no page-cache page, no accessed bit): a model-based test compares with it after every
+    /// step without disturbing what the next step finds.
+    /// </summary>
+    /// <param name="va">An address in the page.</param>
+    /// <param name="destination">Receives the page's bytes (a page's worth) for <see cref="PeekKind.Frame"/> and <see cref="PeekKind.NotPresent"/>.</param>
+    /// <returns>What is there.</returns>
+    /// <remarks>Takes the mmap read lock. Call only while no other thread changes this address space.</remarks>
+    internal PeekKind TestPeek(ulong va, Span<byte> destination)
+    {
+        MmapLock.ReadLock();
+        try
+        {
+            Vma? vma = VmaLookup(va);
+            if (vma is null)
+            {
+                return PeekKind.Unmapped;
+            }
+
+            Pte pte = PageTable.Read(va);
+            if (pte.IsMapped || pte.HoldsFrameReference)
+            {
+                _memory.Frame(pte.Pfn).CopyTo(destination);
+                return PeekKind.Frame;
+            }
+
+            if (pte.Swap == SwapType.Guard)
+            {
+                return PeekKind.Guard;
+            }
+
+            if (!pte.IsNoneMostly)
+            {
+                return PeekKind.Elsewhere;
+            }
+
+            destination[..PageGeometry.PageSizeInt].Clear();
+            if (vma.File is { } file)
+            {
+                ulong index = vma.PageIndex(va);
+                if (index >= file.PageCount)
+                {
+                    return PeekKind.BeyondEof;
+                }
+
+                if (file.TryFindPage(index, out ulong pfn))
+                {
+                    _memory.Frame(pfn).CopyTo(destination);
+                }
+            }
+
+            return PeekKind.NotPresent;
+        }
+        finally
+        {
+            MmapLock.ReadUnlock();
+        }
+    }
 
     /// <summary>Test hook: turns the present page at <paramref name="va"/> into a migration entry (the reference stays with it).</summary>
     /// <remarks>Like the kernel's migration code it takes no mmap lock: the entry changes with one compare-and-exchange.</remarks>

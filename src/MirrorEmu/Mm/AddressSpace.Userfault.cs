@@ -58,21 +58,21 @@ public sealed partial class AddressSpace
 
     /// <summary>
     /// mfill_atomic (mm/userfaultfd.c): fills the missing pages of [dst, dst + length) — which must lie in one
-    /// VMA registered with <paramref name="ctx"/> — page by page until one is not missing.
+    /// VMA registered with userfaultfd (find_dst_vma: with any context of this address space, not only the one making
+    /// the call) — page by page until one is not missing.
     /// </summary>
-    /// <param name="ctx">The context the VMA must be registered with.</param>
     /// <param name="kind">Copy, zero page or continue.</param>
     /// <param name="dst">Page-aligned destination.</param>
     /// <param name="length">Page-aligned length, &gt; 0.</param>
     /// <param name="src">For <see cref="MfillKind.Copy"/>, <paramref name="length"/> bytes; else empty.</param>
     /// <param name="wp">MODE_WP: map the pages userfaultfd-write-protected.</param>
     /// <param name="done">Bytes filled from <paramref name="dst"/> on, also when the call stops early.</param>
-    /// <returns>0 when all was filled; else why it stopped: -ENOENT (no VMA registered with <paramref name="ctx"/>
-    /// covers the whole range, as uffd_mfill_lock's validation), -EINVAL (WP without WP registration, CONTINUE outside
-    /// MINOR-registered shmem, a private file mapping for ZEROPAGE), -EEXIST (a page is already mapped), -ENOMEM (out of
-    /// frames), -EFAULT (beyond a file's end; CONTINUE of a page not in the page cache).</returns>
+    /// <returns>0 when all was filled; else why it stopped: -ENOENT (no registered VMA covers the whole range, as
+    /// uffd_mfill_lock's validation), -EINVAL (WP without WP registration, CONTINUE outside
+    /// shmem, a private file mapping for ZEROPAGE), -EEXIST (a page is already mapped), -ENOMEM (out of
+    /// frames), -EFAULT (beyond a file's end; CONTINUE of a page not in the page cache), -EINVAL (CONTINUE beyond a file's end).</returns>
     /// <remarks>Takes the mmap read lock.</remarks>
-    internal int MfillAtomic(IUserfaultHook ctx, MfillKind kind, ulong dst, ulong length, ReadOnlySpan<byte> src, bool wp, out ulong done)
+    internal int MfillAtomic(MfillKind kind, ulong dst, ulong length, ReadOnlySpan<byte> src, bool wp, out ulong done)
     {
         done = 0;
         ulong end = dst + length;
@@ -82,13 +82,14 @@ public sealed partial class AddressSpace
         {
             AnonVmaPrepare(dst); // find_vma_and_prepare_anon: before any other check
             Vma? vma = VmaLookup(dst);
-            if (vma is null || !ReferenceEquals(vma.Userfault, ctx) || end > vma.End)
+            if (vma is null || vma.Userfault is null || end > vma.End)
             {
                 return -Errno.ENOENT;
             }
 
-            if ((wp && (vma.Flags & VmFlags.UffdWp) == 0)
-                || (kind == MfillKind.Continue && (vma.File is null || (vma.Flags & VmFlags.UffdMinor) == 0)))
+            // mfill_atomic: MODE_WP needs WP registration; CONTINUE needs shmem (any registration mode will do: a page in the
+            // page cache is mapped, one that is not is -EFAULT).
+            if ((wp && (vma.Flags & VmFlags.UffdWp) == 0) || (kind == MfillKind.Continue && vma.File is null))
             {
                 return -Errno.EINVAL;
             }
@@ -135,16 +136,25 @@ public sealed partial class AddressSpace
         int n = (int)((end - start) >> PageGeometry.PageShift);
         int rc = 0;
 
-        // Pass 1: how far the missing pages go, and their bytes.
+        // Pass 1: how far the missing pages go, and their bytes. A page of a private file mapping beyond the file's end
+        // stops the call with -EFAULT before its entry is looked at (mfill_file_over_size, then pte_none_mostly).
         int missing = 0;
-        while (missing < n && new Pte(Volatile.Read(ref leaf[first + missing])).IsNoneMostly)
+        while (missing < n)
         {
-            missing++;
-        }
+            ulong at = start + ((ulong)missing << PageGeometry.PageShift);
+            if (vma.File is { } file && vma.PageIndex(at) >= file.PageCount)
+            {
+                rc = -Errno.EFAULT;
+                break;
+            }
 
-        if (missing < n)
-        {
-            rc = -Errno.EEXIST;
+            if (!new Pte(Volatile.Read(ref leaf[first + missing])).IsNoneMostly)
+            {
+                rc = -Errno.EEXIST;
+                break;
+            }
+
+            missing++;
         }
 
         bool copy = kind == MfillKind.Copy;
@@ -212,13 +222,21 @@ public sealed partial class AddressSpace
             ulong index = vma.PageIndex(a);
             if (index >= file.PageCount)
             {
-                return -Errno.EFAULT;
+                // CONTINUE: shmem_get_folio(SGP_NOALLOC) refuses an index beyond i_size with -EINVAL; a fill: -EFAULT.
+                return kind == MfillKind.Continue ? -Errno.EINVAL : -Errno.EFAULT;
             }
 
             ulong[]? leaf = PageTable.GetOrCreateLeaf(a);
             if (leaf is null)
             {
                 return -Errno.EEXIST;
+            }
+
+            // mfill_atomic_pte_continue looks the page up (shmem_get_folio) before it looks at the entry.
+            ulong pfn = 0;
+            if (kind == MfillKind.Continue && !file.TryFindPage(index, out pfn))
+            {
+                return -Errno.EFAULT;
             }
 
             ref ulong slot = ref leaf[PageGeometry.Index(a, 0)];
@@ -228,15 +246,7 @@ public sealed partial class AddressSpace
                 return -Errno.EEXIST;
             }
 
-            ulong pfn;
-            if (kind == MfillKind.Continue)
-            {
-                if (!file.TryFindPage(index, out pfn))
-                {
-                    return -Errno.EFAULT;
-                }
-            }
-            else
+            if (kind != MfillKind.Continue)
             {
                 if (file.TryFindPage(index, out _))
                 {
@@ -288,16 +298,17 @@ public sealed partial class AddressSpace
     /// <param name="end">Page-aligned end.</param>
     /// <param name="protect">True to protect, false to allow writes again.</param>
     /// <param name="markers">Install markers on empty anonymous pages.</param>
-    /// <returns>0, or -ENOENT (no VMA in the range, or one not registered in WP mode; holes between VMAs are skipped, as
-    /// mwriteprotect_range walks the VMAs of the range).</returns>
+    /// <returns>0, or -ENOENT (no VMA in the range, or one not registered in WP mode: the VMAs before it were done; holes
+    /// between VMAs are skipped, as mwriteprotect_range walks the VMAs of the range).</returns>
     /// <remarks>Takes the mmap read lock.</remarks>
     internal int MwriteprotectRange(IUserfaultHook ctx, ulong start, ulong end, bool protect, bool markers)
     {
         MmapLock.ReadLock();
         try
         {
-            // for_each_vma_range with err = -ENOENT to begin with: no VMA at all, or one not in WP mode, is -ENOENT.
-            bool any = false;
+            // for_each_vma_range with err = -ENOENT to begin with: no VMA at all is -ENOENT, and so is the first VMA that is
+            // not registered in WP mode, which ends the walk after the VMAs before it were done (uffd_wp_range per VMA).
+            int rc = -Errno.ENOENT;
             for (Vma? vma = FindVma(start); vma is not null && vma.Start < end; vma = FindVma(vma.End))
             {
                 if ((vma.Flags & VmFlags.UffdWp) == 0)
@@ -305,57 +316,51 @@ public sealed partial class AddressSpace
                     return -Errno.ENOENT;
                 }
 
-                any = true;
+                UffdWpRange(vma, Math.Max(vma.Start, start), Math.Min(vma.End, end), protect, markers);
+                rc = 0;
             }
 
-            if (!any)
-            {
-                return -Errno.ENOENT;
-            }
-
-            NotifierRange range = InvalidateRangeStart(start, end, NotifierEvent.ProtectionVma);
-            for (ulong a = start; a < end; a += PageGeometry.PageSize)
-            {
-                Vma? vma = VmaLookup(a);
-                if (vma is null)
-                {
-                    a = Math.Min(end, FindVma(a)?.Start ?? end) - PageGeometry.PageSize; // a hole: on to the next VMA
-                    continue;
-                }
-
-                // userfaultfd_wp_use_markers: file and shmem mappings always keep the protection of an empty page in a
-                // marker; anonymous ones only with UFFD_FEATURE_WP_UNPOPULATED.
-                bool useMarkers = markers || !vma.IsAnonymous;
-                if (PageTable.FindLeaf(a) is null && !PageTable.FindHuge(a).IsNone && PageTable.SplitHuge(a))
-                {
-                    Counters.Increment(MmEvent.HugeSplits);
-                }
-
-                ulong[]? leaf = protect && useMarkers ? PageTable.GetOrCreateLeaf(a) : PageTable.FindLeaf(a);
-                if (leaf is null)
-                {
-                    continue;
-                }
-
-                ref ulong slot = ref leaf[PageGeometry.Index(a, 0)];
-                while (true)
-                {
-                    var pte = new Pte(Volatile.Read(ref slot));
-                    Pte next = UffdReprotect(vma, pte, protect, useMarkers);
-                    if (next == pte || PageTable.TryUpdate(ref slot, pte, next))
-                    {
-                        break;
-                    }
-                }
-            }
-
-            InvalidateRangeEnd(range);
-            return 0;
+            return rc;
         }
         finally
         {
             MmapLock.ReadUnlock();
         }
+    }
+
+    /// <summary>uffd_wp_range: (un)protects the entries of [start, end) inside <paramref name="vma"/>, raising PROTECTION_VMA over it.</summary>
+    private void UffdWpRange(Vma vma, ulong start, ulong end, bool protect, bool markers)
+    {
+        // userfaultfd_wp_use_markers: file and shmem mappings always keep the protection of an empty page in a
+        // marker; anonymous ones only with UFFD_FEATURE_WP_UNPOPULATED.
+        bool useMarkers = markers || !vma.IsAnonymous;
+        NotifierRange range = InvalidateRangeStart(start, end, NotifierEvent.ProtectionVma);
+        for (ulong a = start; a < end; a += PageGeometry.PageSize)
+        {
+            if (PageTable.FindLeaf(a) is null && !PageTable.FindHuge(a).IsNone && PageTable.SplitHuge(a))
+            {
+                Counters.Increment(MmEvent.HugeSplits);
+            }
+
+            ulong[]? leaf = protect && useMarkers ? PageTable.GetOrCreateLeaf(a) : PageTable.FindLeaf(a);
+            if (leaf is null)
+            {
+                continue;
+            }
+
+            ref ulong slot = ref leaf[PageGeometry.Index(a, 0)];
+            while (true)
+            {
+                var pte = new Pte(Volatile.Read(ref slot));
+                Pte next = UffdReprotect(vma, pte, protect, useMarkers);
+                if (next == pte || PageTable.TryUpdate(ref slot, pte, next))
+                {
+                    break;
+                }
+            }
+        }
+
+        InvalidateRangeEnd(range);
     }
 
     /// <summary>Takes every userfaultfd write protection off <paramref name="vma"/>'s entries (under the write lock).</summary>
@@ -427,15 +432,18 @@ public sealed partial class AddressSpace
         MmapLock.ReadLock();
         try
         {
-            // uffd_move_lock (find_vma_and_prepare_anon for both), then validate_move_areas, as Linux 6.18 orders them.
+            // uffd_move_lock: find_vma_and_prepare_anon for the destination only, then vma_lookup of the source; then
+            // validate_move_areas, as Linux 6.18 orders them. The source's anon_vma is the one its pages came with: settled
+            // here (the late anon_vma_prepare) before the pages leave, and never made for an empty source.
             AnonVmaPrepare(dst);
-            AnonVmaPrepare(src);
             Vma? dstVma = VmaLookup(dst);
             Vma? srcVma = VmaLookup(src);
             if (dstVma is null || srcVma is null)
             {
                 return -Errno.ENOENT;
             }
+
+            SettleAnonVma(src);
 
             if (src + length > srcVma.End || dst + length > dstVma.End || !MoveAreasCompatible(ctx, srcVma, dstVma))
             {

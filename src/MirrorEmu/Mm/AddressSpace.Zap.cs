@@ -40,9 +40,9 @@ public sealed partial class AddressSpace
             {
                 if ((va & PageGeometry.PmdMask) == 0 && spanEnd - va == PageGeometry.PmdSize && PageTable.TryUpdateHuge(va, huge, Pte.None))
                 {
-                    for (ulong i = 0; i < (1UL << PageGeometry.PmdOrder); i++)
+                    for (ulong i = 0; !huge.IsSpecial && i < (1UL << PageGeometry.PmdOrder); i++)
                     {
-                        tlb.Add(huge.Pfn + i);
+                        tlb.Add(huge.Pfn + i); // the huge zero page (special) holds no reference: zap_huge_pmd
                     }
 
                     zapped += 1L << PageGeometry.PmdOrder;

@@ -440,6 +440,19 @@ public sealed partial class AddressSpace : IDisposable
         }
     }
 
+    /// <summary>Settles the anon_vma of the VMA at <paramref name="address"/> (<see cref="EnsureAnonVma"/>): one it holds anonymous
+    /// pages for gets it now, before a call moves those pages away (UFFDIO_MOVE's source). No effect where nothing is mapped.</summary>
+    /// <param name="address">An address in the VMA.</param>
+    /// <remarks>Call with the mmap lock held (the read lock suffices: only merges, under the write lock, read the anon_vma).</remarks>
+    internal void SettleAnonVma(ulong address)
+    {
+        int i = FindVmaIndex(address);
+        if (i < _vmas.Count && _vmas[i].Start <= address)
+        {
+            EnsureAnonVma(i);
+        }
+    }
+
     /// <summary>Settles the anon_vma of every VMA in [start, end) and of the one on each side, before a change of the VMA
     /// list makes other VMAs neighbours: a VMA that received its first anonymous page since the last change got it
     /// next to the neighbours it has now. Call with the mmap write lock held.</summary>
@@ -467,23 +480,16 @@ public sealed partial class AddressSpace : IDisposable
             : null;
 
     /// <summary>True if [start, end) holds an anonymous page: a present frame that is neither special (zero page, pfn
-    /// map) nor in a page cache, a huge anonymous page, or an entry that stands for one (swap, migration, device,
-    /// guard marker). Call with the mmap lock held.</summary>
+    /// map) nor in a page cache, a huge anonymous page or the huge zero page, or an entry that stands for one (swap,
+    /// migration, device, guard marker). Call with the mmap lock held.</summary>
     private bool HoldsAnonymousPages(ulong start, ulong end)
     {
         for (ulong va = start; va < end;)
         {
             ulong spanEnd = Math.Min(end, (va | PageGeometry.PmdMask) + 1);
-            Pte huge = PageTable.FindHuge(va);
-            if (!huge.IsNone)
+            if (!PageTable.FindHuge(va).IsNone)
             {
-                if (!huge.IsSpecial)
-                {
-                    return true;
-                }
-
-                va = spanEnd;
-                continue;
+                return true; // a huge page, or the huge zero page (do_huge_pmd_anonymous_page prepares the anon_vma for it too)
             }
 
             ulong[]? leaf = PageTable.FindLeaf(va);

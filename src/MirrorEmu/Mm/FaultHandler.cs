@@ -7,7 +7,8 @@ namespace MirrorEmu.Mm;
 /// <summary>
 /// handle_mm_fault (mm/memory.c): makes the entry for one address allow a read or a write, and
 /// says how with a <see cref="VmFault"/> code. A read fault on private anonymous memory maps the
-/// shared zero page; a write fault allocates a zeroed frame or breaks COW; a file or shmem fault
+/// shared zero page (the huge zero page in a THP-eligible VMA, see <see cref="PhysicalMemory.UseHugeZeroPage"/>);
+/// a write fault allocates a zeroed frame (a huge page in a THP-eligible VMA) or breaks COW; a file or shmem fault
 /// maps the page-cache page (copying it for a private write); a VMA registered with userfaultfd
 /// hands missing, minor and write-protect faults to its <see cref="IUserfaultHook"/>.
 /// </summary>
@@ -72,7 +73,7 @@ public static class FaultHandler
             ulong[]? leaf = PageTable.ReadPmd(pmd, pmdIndex, out ulong hugeWord);
             if (leaf is null && hugeWord == 0 && ThpEligible(vma, address))
             {
-                VmFault r = DoHugeAnonymousPage(vma, address);
+                VmFault r = DoHugeAnonymousPage(vma, address, write);
                 if (r != VmFault.Fallback)
                 {
                     return r;
@@ -347,11 +348,12 @@ public static class FaultHandler
         {
             case SwapType.Swap:
             {
-                // The entry's reference on the swap-cache frame passes to the PTE.
+                // The entry's reference on the swap-cache frame passes to the PTE; a userfaultfd write-protect bit stays
+                // (pte_swp_uffd_wp → pte_mkuffd_wp, mapped read-only).
                 ulong pfn = pte.Pfn;
                 bool exclusive = !vma.IsShared && memory.RefCount(pfn) == 1;
-                bool writable = (vma.Flags & VmFlags.Write) != 0 && (vma.IsShared || exclusive);
-                if (PageTable.TryUpdate(ref slot, pte, Pte.Present(pfn, writable).WithYoung(write && writable)))
+                bool writable = (vma.Flags & VmFlags.Write) != 0 && (vma.IsShared || exclusive) && !pte.IsUffdWp;
+                if (PageTable.TryUpdate(ref slot, pte, Pte.Present(pfn, writable).WithYoung(write && writable).WithUffdWp(pte.IsUffdWp)))
                 {
                     mm.Counters.Increment(MmEvent.SwapIns);
                 }
@@ -424,30 +426,39 @@ public static class FaultHandler
             && start + PageGeometry.PmdSize <= vma.End;
     }
 
-    /// <summary>do_huge_pmd_anonymous_page: a 2 MiB zeroed huge page, or Fallback to small pages.</summary>
-    private static VmFault DoHugeAnonymousPage(Vma vma, ulong address)
+    /// <summary>do_huge_pmd_anonymous_page: for a read fault while <see cref="PhysicalMemory.UseHugeZeroPage"/> is on (Linux's
+    /// default), the huge zero page, read-only and special; otherwise a 2 MiB zeroed huge page mapped as the VMA allows. Fallback
+    /// to small pages when neither can be had.</summary>
+    private static VmFault DoHugeAnonymousPage(Vma vma, ulong address, bool write)
     {
         AddressSpace mm = vma.Mm;
         PhysicalMemory memory = mm.Memory;
-        if (!memory.TryAllocateHuge(out ulong basePfn))
+        ulong haddr = address & ~PageGeometry.PmdMask;
+        if (!write && memory.UseHugeZeroPage)
+        {
+            if (!memory.TryGetHugeZeroPage(out ulong zeroPfn))
+            {
+                return VmFault.Fallback; // THP_FAULT_FALLBACK: the read maps the small zero page
+            }
+
+            if (mm.PageTable.TryInstallHuge(haddr, Pte.Special(zeroPfn).WithHuge(true)))
+            {
+                mm.Counters.Increment(MmEvent.ZeroPageMaps);
+            }
+
+            return VmFault.None; // installed, or someone else populated the slot: the access retries
+        }
+
+        if (!TryAllocateZeroedHuge(memory, out ulong basePfn))
         {
             return VmFault.Fallback;
         }
 
-        for (int i = 0; i < HugePages; i++)
-        {
-            memory.Frame(basePfn + (ulong)i).Clear();
-        }
-
         bool writable = (vma.Flags & VmFlags.Write) != 0;
         Pte entry = Pte.Present(basePfn, writable).WithHuge(true);
-        if (!mm.PageTable.TryInstallHuge(address & ~PageGeometry.PmdMask, entry))
+        if (!mm.PageTable.TryInstallHuge(haddr, entry))
         {
-            for (int i = 0; i < HugePages; i++)
-            {
-                memory.Put(basePfn + (ulong)i);
-            }
-
+            PutHuge(memory, basePfn);
             return VmFault.None; // someone else populated the slot: the access retries
         }
 
@@ -455,7 +466,63 @@ public static class FaultHandler
         return VmFault.None;
     }
 
-    /// <summary>A fault on a huge leaf: reuse it for a write if every frame is exclusive, else Fallback (split, then COW per page).</summary>
+    /// <summary>vma_alloc_anon_folio_pmd: 512 contiguous frames, zeroed.</summary>
+    private static bool TryAllocateZeroedHuge(PhysicalMemory memory, out ulong basePfn)
+    {
+        if (!memory.TryAllocateHuge(out basePfn))
+        {
+            return false;
+        }
+
+        for (int i = 0; i < HugePages; i++)
+        {
+            memory.Frame(basePfn + (ulong)i).Clear();
+        }
+
+        return true;
+    }
+
+    /// <summary>Gives back the frames of a huge page no entry ever mapped (no shootdown needed).</summary>
+    private static void PutHuge(PhysicalMemory memory, ulong basePfn)
+    {
+        for (int i = 0; i < HugePages; i++)
+        {
+            memory.Put(basePfn + (ulong)i);
+        }
+    }
+
+    /// <summary>
+    /// do_huge_zero_wp_pmd (mm/huge_memory.c): a write to the huge zero page replaces it with a fresh zeroed huge page, mapped
+    /// writable, between invalidate start and end (CLEAR over the 2 MiB). The huge zero page holds no reference, so nothing
+    /// is freed. Fallback when no huge page can be had: the caller splits the entry into small zero-page entries and the
+    /// write copies one page (do_huge_pmd_wp_page's fallback).
+    /// </summary>
+    private static VmFault DoHugeZeroWpPmd(Vma vma, ulong address, Pte huge)
+    {
+        AddressSpace mm = vma.Mm;
+        PhysicalMemory memory = mm.Memory;
+        if (!TryAllocateZeroedHuge(memory, out ulong basePfn))
+        {
+            return VmFault.Fallback;
+        }
+
+        ulong haddr = address & ~PageGeometry.PmdMask;
+        var range = new NotifierRange(haddr, haddr + PageGeometry.PmdSize, NotifierEvent.Clear);
+        mm.Notifiers.InvalidateRangeStart(range);
+        bool replaced = mm.PageTable.TryUpdateHuge(haddr, huge, Pte.Present(basePfn, writable: true).WithHuge(true));
+        mm.Notifiers.InvalidateRangeEnd(range);
+        if (!replaced)
+        {
+            PutHuge(memory, basePfn);
+            return VmFault.None; // the entry changed meanwhile: the access retries
+        }
+
+        mm.Counters.Increment(MmEvent.HugeFaults);
+        return VmFault.None;
+    }
+
+    /// <summary>A fault on a huge leaf: reuse it for a write if every frame is exclusive, replace the huge zero page by a huge
+    /// page (<see cref="DoHugeZeroWpPmd"/>), else Fallback (split, then COW per page).</summary>
     private static VmFault HugePmdFault(Vma vma, ulong address, bool write, Pte huge)
     {
         AddressSpace mm = vma.Mm;
@@ -469,6 +536,11 @@ public static class FaultHandler
             mm.PageTable.TryUpdateHuge(address, huge, huge.WithYoung(write));
             mm.Counters.Increment(MmEvent.SpuriousFaults);
             return VmFault.None;
+        }
+
+        if (huge.IsSpecial)
+        {
+            return DoHugeZeroWpPmd(vma, address, huge);
         }
 
         PhysicalMemory memory = mm.Memory;

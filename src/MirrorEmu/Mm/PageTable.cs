@@ -231,7 +231,9 @@ public sealed class PageTable
     }
 
     /// <summary>Splits the huge leaf covering <paramref name="va"/> into a leaf table of 512 PTEs that map
-    /// the same frames with the same bits (__split_huge_pmd). No-op if there is no huge leaf.</summary>
+    /// the same frames with the same bits (__split_huge_pmd). A special huge leaf (the huge zero page, the only one
+    /// there is) becomes 512 entries of the small zero page with its other bits (__split_huge_zero_page_pmd).
+    /// No-op if there is no huge leaf.</summary>
     /// <param name="va">An address inside the huge page.</param>
     /// <returns>True if a huge leaf was split.</returns>
     internal bool SplitHuge(ulong va)
@@ -254,9 +256,16 @@ public sealed class PageTable
             var leaf = new ulong[PageGeometry.LevelEntries];
             Pte small = huge.WithHuge(false);
             ulong basePfn = huge.Pfn;
+            ulong step = 1;
+            if (huge.IsSpecial)
+            {
+                basePfn = PhysicalMemory.ZeroPfn;
+                step = 0;
+            }
+
             for (int i = 0; i < leaf.Length; i++)
             {
-                leaf[i] = small.WithPfn(basePfn + (ulong)i).Value;
+                leaf[i] = small.WithPfn(basePfn + ((ulong)i * step)).Value;
             }
 
             Volatile.Write(ref pmd.Leaves[index], leaf);

@@ -8,7 +8,7 @@ namespace MirrorEmu.Mm;
 /// <summary>
 /// The emulated physical memory: frames of <see cref="PageGeometry.PageSize"/> real bytes, carved
 /// from chunks of 64 MiB of a <see cref="FrameArena"/> committed on demand, with a reference count per
-/// frame, the shared zero page (pfn 0) and a configurable limit. Several address spaces (a process and
+/// frame, the shared zero page (pfn 0), the huge zero page (512 frames, made on first use) and a configurable limit. Several address spaces (a process and
 /// its fork children) draw on one pool. By default the arena is one contiguous reservation
 /// (<see cref="FrameArenaKind.Reserved"/>), so a device can address every frame by pfn through one view.
 /// </summary>
@@ -47,6 +47,10 @@ public sealed unsafe class PhysicalMemory : IDisposable
 
     private const ulong HugeFrames = 1UL << PageGeometry.PmdOrder;
 
+    /// <summary>The count each frame of the huge zero page holds: far from 0 either way, so that a stray get or put can
+    /// neither free it nor make it look exclusive (as <see cref="RefCount"/> answers for the zero page).</summary>
+    private const int PinnedCount = 1 << 29;
+
     // Guards _nextFresh, _freeQueue, _freeHead, _freeCount and chunk creation. Frame counts are read and
     // changed without it (Interlocked).
     private readonly object _lock = new();
@@ -63,6 +67,9 @@ public sealed unsafe class PhysicalMemory : IDisposable
     private bool _poisonFreed; // guarded by _lock
     private long _canaryViolations;
     private ulong _firstCanaryViolation = ulong.MaxValue;
+    private ulong _hugeZeroPfn; // 0 until the huge zero page exists; written once (CompareExchange)
+    private bool _useHugeZeroPage = true;
+    private bool _swapEnabled;
 
     /// <summary>Creates a pool.</summary>
     /// <param name="limitBytes">Most bytes of frames that may be in use at once (the zero page included), a multiple of the page size; default 8 GiB.</param>
@@ -129,16 +136,90 @@ public sealed unsafe class PhysicalMemory : IDisposable
     /// <see cref="FrameArena.BaseAddress"/> + <c>pfn</c> * page size (what a device view over the frames relies on).</summary>
     public FrameArena Arena => _arena;
 
-    /// <summary>Frames in use (allocated and not yet freed), without the zero page.</summary>
+    /// <summary>Frames in use (allocated and not yet freed), without the zero page and the huge zero page.</summary>
     public long FramesInUse
     {
         get
         {
+            long hugeZero = Volatile.Read(ref _hugeZeroPfn) != 0 ? (long)HugeFrames : 0;
             using (new RankedMonitor(_lock, LockRank.FramePool))
             {
-                return (long)_nextFresh - 1 - _freeCount;
+                return (long)_nextFresh - 1 - _freeCount - hugeZero;
             }
         }
+    }
+
+    /// <summary>
+    /// /sys/kernel/mm/transparent_hugepage/use_zero_page for every address space on this pool: while true (Linux's default),
+    /// a read fault in a THP-eligible anonymous VMA maps the huge zero page read-only (<see cref="TryGetHugeZeroPage"/>), and
+    /// the first write there allocates a huge page (do_huge_zero_wp_pmd) or, when none can be had, splits it into
+    /// small zero-page entries and copies one page. While false, a read fault there allocates a huge page (writable if the VMA is), as a
+    /// write fault does. Changing it affects later faults only.
+    /// </summary>
+    public bool UseHugeZeroPage
+    {
+        get => Volatile.Read(ref _useHugeZeroPage);
+        set => Volatile.Write(ref _useHugeZeroPage, value);
+    }
+
+    /// <summary>
+    /// Whether the emulated machine has swap (a swap area after swapon(8)). With it, MADV_PAGEOUT swaps the anonymous pages an
+    /// address space alone maps out: each entry becomes a swap entry and the frame, with its bytes, stays as the swap cache
+    /// (nothing is written anywhere, and the swap cache is never reclaimed), so the next access swaps the page in (a major
+    /// fault) with the same bytes, mincore reports it resident (in the swap cache, as Linux does for a page just paged out),
+    /// and hmm_range_fault faults it in when asked to. Without it (the default, a host without swap) MADV_PAGEOUT leaves
+    /// anonymous pages mapped, as Linux does. Changing it affects later calls only.
+    /// </summary>
+    public bool SwapEnabled
+    {
+        get => Volatile.Read(ref _swapEnabled);
+        set => Volatile.Write(ref _swapEnabled, value);
+    }
+
+    /// <summary>The first pfn of the huge zero page, or 0 while it has not been needed yet.</summary>
+    public ulong HugeZeroPfn => Volatile.Read(ref _hugeZeroPfn);
+
+    /// <summary>
+    /// get_huge_zero_folio (mm/huge_memory.c): the huge zero page, 512 contiguous zeroed frames, made on first use and never
+    /// freed (like the zero page, pfn 0). Its entries are special and hold no reference on its frames.
+    /// </summary>
+    /// <param name="basePfn">Its first frame, 512-aligned.</param>
+    /// <returns>False when it does not exist yet and no aligned block of 512 frames can be had (the caller falls back to
+    /// small pages, as a THP fault does when the huge zero page cannot be allocated).</returns>
+    public bool TryGetHugeZeroPage(out ulong basePfn)
+    {
+        basePfn = Volatile.Read(ref _hugeZeroPfn);
+        if (basePfn != 0)
+        {
+            return true;
+        }
+
+        if (!TryAllocateHuge(out ulong fresh))
+        {
+            return false;
+        }
+
+        NativeMemory.Clear(FramePointer(fresh), (nuint)(HugeFrames << PageGeometry.PageShift));
+        for (ulong i = 0; i < HugeFrames; i++)
+        {
+            Volatile.Write(ref CountRef(fresh + i), PinnedCount);
+        }
+
+        basePfn = Interlocked.CompareExchange(ref _hugeZeroPfn, fresh, 0);
+        if (basePfn != 0)
+        {
+            // Another fault made it first: these frames were never seen by anyone.
+            for (ulong i = 0; i < HugeFrames; i++)
+            {
+                Volatile.Write(ref CountRef(fresh + i), 1);
+                Put(fresh + i);
+            }
+
+            return true;
+        }
+
+        basePfn = fresh;
+        return true;
     }
 
     /// <summary>Bytes of bookkeeping this pool holds beside the frames themselves (count words of every chunk).</summary>

@@ -33,7 +33,7 @@ public sealed partial class Userfaultfd
     /// <param name="copied">Bytes filled (uffdio_copy.copy when positive), also when the call stops early.</param>
     /// <returns>0; -EAGAIN when only part was filled (<paramref name="copied"/> says how much: a page on the way was
     /// already mapped, or frames ran out) or when the layout is changing (read the pending events first); when nothing
-    /// was filled: -EEXIST (the first page is mapped), -ENOENT (not one VMA registered with this context), -ENOMEM,
+    /// was filled: -EEXIST (the first page is mapped), -ENOENT (not inside one VMA registered with userfaultfd, by this context or another of the same address space), -ENOMEM,
     /// -EINVAL (alignment, mode), -EBADF (released).</returns>
     public KResult Copy(ulong dst, ReadOnlySpan<byte> src, UffdCopyMode mode, out ulong copied) =>
         Fill(MfillKind.Copy, "UFFDIO_COPY", dst, (ulong)src.Length, src, mode, UffdCopyMode.DontWake | UffdCopyMode.WriteProtect, UffdStat.PagesCopied, out copied);
@@ -47,12 +47,13 @@ public sealed partial class Userfaultfd
     public KResult ZeroPage(ulong dst, ulong length, UffdCopyMode mode, out ulong zeroed) =>
         Fill(MfillKind.ZeroPage, "UFFDIO_ZEROPAGE", dst, length, default, mode, UffdCopyMode.DontWake, UffdStat.PagesZeroed, out zeroed);
 
-    /// <summary>UFFDIO_CONTINUE: maps the page-cache pages of a MINOR-registered shmem range.</summary>
+    /// <summary>UFFDIO_CONTINUE: maps the page-cache pages of a registered shmem range (MINOR registration is what makes minor
+    /// faults reach the monitor; the call itself, as in Linux 6.18, works in any registration mode).</summary>
     /// <param name="start">Page-aligned start.</param>
     /// <param name="length">Page-aligned length.</param>
     /// <param name="mode">DONTWAKE and/or WP.</param>
     /// <param name="mapped">Bytes mapped.</param>
-    /// <returns>0; -EFAULT (a page not in the page cache); -EINVAL (not MINOR-registered shmem); otherwise as <see cref="Copy"/>.</returns>
+    /// <returns>0; -EFAULT (a page not in the page cache); -EINVAL (not shmem); otherwise as <see cref="Copy"/>.</returns>
     public KResult Continue(ulong start, ulong length, UffdCopyMode mode, out ulong mapped) =>
         Fill(MfillKind.Continue, "UFFDIO_CONTINUE", start, length, default, mode, UffdCopyMode.DontWake | UffdCopyMode.WriteProtect, UffdStat.PagesContinued, out mapped);
 
@@ -87,7 +88,7 @@ public sealed partial class Userfaultfd
         }
 
         Stats.Increment(UffdStat.ResolveCalls);
-        int rc = _mm.MfillAtomic(this, kind, dst, length, src, (mode & UffdCopyMode.WriteProtect) != 0, out done);
+        int rc = _mm.MfillAtomic(kind, dst, length, src, (mode & UffdCopyMode.WriteProtect) != 0, out done);
         Stats.Add(counter, (long)(done >> PageGeometry.PageShift));
         if (rc == -Errno.EEXIST)
         {
@@ -122,8 +123,8 @@ public sealed partial class Userfaultfd
     private static string Describe(int rc) => rc switch
     {
         -Errno.EEXIST => "the first page is already mapped",
-        -Errno.ENOENT => "not inside one VMA registered with this userfaultfd (UFFDIO_MOVE: no VMA there, or a source hole)",
-        -Errno.EINVAL => "the VMA is not registered for this (WP needs WP mode; CONTINUE needs MINOR on shmem; UFFDIO_MOVE needs two compatible private anonymous VMAs and dst registered here)",
+        -Errno.ENOENT => "not inside one VMA registered with userfaultfd (UFFDIO_MOVE: no VMA there, or a source hole)",
+        -Errno.EINVAL => "the VMA is not registered for this (WP needs WP mode; CONTINUE needs shmem; UFFDIO_MOVE needs two compatible private anonymous VMAs and dst registered here)",
         -Errno.ENOMEM => "out of frames",
         -Errno.EFAULT => "beyond the end of the file, or not in the page cache",
         -Errno.EBUSY => "a source page is shared, huge or not present (UFFDIO_MOVE)",

@@ -85,6 +85,15 @@ public static class DiffReproductions
         yield return [Map(0, 1, 0), Map(2, 1), Advise(0, 3, 22)];
         yield return [new DiffOp(DiffOpKind.Mmap, DiffWindow.Base, 2UL << 20, Rw, PrivateAnonFixed), new DiffOp(DiffOpKind.Madvise, DiffWindow.Base, 2UL << 20, 14), new DiffOp(DiffOpKind.Read, DiffWindow.Base, 8)];
 
+        // The huge zero page and MADV_PAGEOUT (a host without swap: huge pages split, zero-filled parts map the zero page,
+        // page-cache pages mapped once are unmapped).
+        yield return [W(0, 2UL << 20, Rw, PrivateAnonFixed), W(0, 2UL << 20, 14, kind: DiffOpKind.Madvise), W(0, 8, kind: DiffOpKind.Read), W(0x5000, 100, 3, kind: DiffOpKind.Write), W(0x7000, 8, kind: DiffOpKind.Read)];
+        yield return [W(0, 2UL << 20, Rw, PrivateAnonFixed), W(0, 2UL << 20, 14, kind: DiffOpKind.Madvise), W(0x3000, 100, 3, kind: DiffOpKind.Write), W(0x9000, P, 21, kind: DiffOpKind.Madvise), W(0x9000, 8, kind: DiffOpKind.Read), W(0x9000, 8, 4, kind: DiffOpKind.Write)];
+        yield return [new DiffOp(DiffOpKind.Mmap, F(0), 4 * P, Rw, 0x11, 1, 0), Read(0, 10), Write(1, 10, 2), Advise(0, 4, 21), new DiffOp(DiffOpKind.Mincore, F(0), 4 * P), Read(0, 10), Read(1, 10)];
+
+        // mremap: a MREMAP_FIXED destination that covers the old address (old_size 2^64 - 4 KiB) is -EFAULT before the shrink.
+        yield return [Map(0, 8, 0), new DiffOp(DiffOpKind.Mremap, F(2), ulong.MaxValue - P + 1, 5 * P, 3, F(1))];
+
         if (!withUffd)
         {
             yield break;
@@ -98,12 +107,41 @@ public static class DiffReproductions
         // 11. A partial UFFDIO_COPY.
         yield return [Map(0, 2), Uffd(0), Register(0, 2, 1), new DiffOp(DiffOpKind.UffdCopy, F(1), P, 0, 0, 4), new DiffOp(DiffOpKind.UffdCopy, F(0), 2 * P, 0, 0, 5)];
 
+        // Found by the seeded sequences (each names the sequence that showed it first).
+        // 12345+1011: a failed UFFDIO_MOVE prepares no anon_vma for its source, which then merges after MREMAP_DONTUNMAP.
+        yield return [W(-0x17000, 2UL << 20, Rw, PrivateAnonFixed), Uffd(0x10445), new DiffOp(DiffOpKind.UffdMove, W0(-0x1a000), 2 * P, 0, 1, W0(-0x1000)), W(0x9000, 5 * P, kind: DiffOpKind.Munmap), new DiffOp(DiffOpKind.Mremap, W0(0x1d000), 4 * P, 4 * P, 7, W0(0x6000))];
+
+        // 31337+720: a move that shrinks a registered range sends REMAP, then the tail's UNMAP, then the source's.
+        yield return [W(-0x10000, 2UL << 20, 7, PrivateAnonFixed), Uffd(0x244c), new DiffOp(DiffOpKind.UffdRegister, W0(0x6000), 9 * P, 0, 1), new DiffOp(DiffOpKind.Mremap, W0(0x9000), 22 * P, 5 * P, 3, W0(-0x1f000))];
+
+        // 7777+2673: UFFDIO_COPY beyond the end of a private file mapping's file is -EFAULT.
+        yield return [new DiffOp(DiffOpKind.Mmap, W0(-0x18000), 2UL << 20, 1, 0x12, 2, P), Uffd(0x2041), new DiffOp(DiffOpKind.UffdRegister, W0(-0x2000), 8 * P, 0, 1), new DiffOp(DiffOpKind.UffdCopy, W0(-0x2000), 2 * P, 0, 0, 5)];
+
+        // 100000+1116: UFFDIO_WRITEPROTECT protects the WP-registered VMA before the one it stops at with -ENOENT.
+        yield return [Uffd(0x460), W(-0x13000, 8 * P, Rw, PrivateAnonFixed), W(-0x12000, 6 * P, 23, kind: DiffOpKind.Madvise), new DiffOp(DiffOpKind.UffdRegister, W0(-0x14000), 4 * P, 0, 3), new DiffOp(DiffOpKind.UffdWriteProtect, W0(-0x12000), 7 * P, 0, 1)];
+
+        // 600000+1036 and 800000+14: UFFDIO_CONTINUE needs shmem, not MINOR registration.
+        yield return [W(-0x19000, 11 * P, 7, SharedAnonFixed), Uffd(0x8), new DiffOp(DiffOpKind.UffdRegister, W0(-0x1b000), 6 * P, 0, 3), new DiffOp(DiffOpKind.UffdContinue, W0(-0x18000), 2 * P, 0, 0)];
+        yield return [Uffd(0x10065), new DiffOp(DiffOpKind.Mmap, W0(0x17000), 6 * P, 1, 0x12, 1, 6 * P), new DiffOp(DiffOpKind.UffdRegister, W0(-0x5000), 2UL << 20, 0, 1), new DiffOp(DiffOpKind.UffdContinue, W0(0x17000), 3 * P, 0, 0)];
+
+        // 500000+1322: UFFDIO_CONTINUE beyond the file's end is -EINVAL (shmem_get_folio), not -EFAULT.
+        yield return [new DiffOp(DiffOpKind.Mmap, W0(0), 24 * P, 4, 0x11, 1, 7 * P), Uffd(0x10003), new DiffOp(DiffOpKind.UffdRegister, W0(0x12000), 5 * P, 0, 1), new DiffOp(DiffOpKind.UffdContinue, W0(0x14000), P, 0, 0)];
+
+        // 800000+2154: a second context of the process may fill a VMA the first one registered.
+        yield return [W(-0x14000, 15 * P, Rw, SharedAnonFixed), Uffd(0x1200e), new DiffOp(DiffOpKind.UffdRegister, W0(-0x14000), 5 * P, 0, 1), Uffd(0x2407), new DiffOp(DiffOpKind.UffdCopy, W0(-0x13000), 3 * P, 1, 0, 5)];
+
         // Faults answered by the monitor, and the events.
         yield return [Map(0, 4), Uffd(0x4 | 0x8 | 0x40), Register(0, 4, 1), Read(0, 10), Write(1, 10, 3), Advise(0, 2, 4), Remap(0, 4, 4, 3, F(16)), new DiffOp(DiffOpKind.Munmap, F(16), 4 * P)];
         yield return [Map(0, 4), Uffd(0x2), Register(0, 4, 1), Write(0, 10, 3), new DiffOp(DiffOpKind.Fork), new DiffOp(DiffOpKind.Switch, A: 1), Read(1, 10)];
     }
 
     private static ulong F(int page) => DiffWindow.Focus + ((ulong)page * P);
+
+    /// <summary>An address relative to the middle of the window (its 2 MiB boundary), as the seeded sequences' reproductions print it (W+0x200000).</summary>
+    private static ulong W0(long offset) => (ulong)((long)DiffWindow.Base + (2L << 20) + offset);
+
+    /// <summary>An operation at <see cref="W0"/>(<paramref name="offset"/>): mmap by default.</summary>
+    private static DiffOp W(long offset, ulong len, ulong a = 0, ulong b = 0, DiffOpKind kind = DiffOpKind.Mmap) => new(kind, W0(offset), len, a, b);
 
     private static DiffOp Map(int page, int pages, ulong prot = Rw, ulong flags = PrivateAnonFixed) => new(DiffOpKind.Mmap, F(page), (ulong)pages * P, prot, flags);
 

@@ -70,25 +70,15 @@ public abstract class DiffSide<TProc> : IDisposable
                 return RunUffdOp(op);
         }
 
-        DiffPending pending = op.Kind == DiffOpKind.Fork ? StartFork(proc) : Start(proc, op);
         var log = new List<string>();
-        long deadline = Environment.TickCount64 + StepTimeoutMs;
-        while (!pending.TryComplete(1))
+        StepOutcome? done = RunServed(proc, op, log);
+        if (done is not { } outcome)
         {
-            Serve(log);
-            if (Environment.TickCount64 > deadline)
-            {
-                Broken = true;
-                Abort();
-                var hung = new StepOutcome { Result = $"timeout after {StepTimeoutMs} ms" };
-                hung.Messages.AddRange(log);
-                return hung;
-            }
+            var hung = new StepOutcome { Result = $"timeout after {StepTimeoutMs} ms" };
+            hung.Messages.AddRange(log);
+            return hung;
         }
 
-        StepOutcome outcome = pending.Finish();
-        Serve(log);
-        Serve(log);
         outcome.Messages.AddRange(log);
         if (outcome.Child is TProc child)
         {
@@ -107,13 +97,43 @@ public abstract class DiffSide<TProc> : IDisposable
             }
             else
             {
+                // Unmapped again at once, as an operation of the step: a registered VMA's UNMAP event must be read
+                // before the host's munmap returns (userfaultfd_unmap_complete waits for the monitor).
                 outcome.Result = "0 elsewhere";
-                Unmap(proc, at, (len + DiffWindow.Page - 1) & ~(DiffWindow.Page - 1));
+                if (RunServed(proc, new DiffOp(DiffOpKind.Munmap, at, (len + DiffWindow.Page - 1) & ~(DiffWindow.Page - 1)), outcome.Messages) is null)
+                {
+                    outcome.Result = $"0 elsewhere, then a munmap timeout after {StepTimeoutMs} ms";
+                }
             }
 
             outcome.MappedAt = null;
         }
 
+        return outcome;
+    }
+
+    /// <summary>Starts <paramref name="op"/> on <paramref name="proc"/> and serves userfaultfd messages (into <paramref name="log"/>)
+    /// until it completes.</summary>
+    /// <returns>Its outcome; or null when it did not complete within <see cref="StepTimeoutMs"/> (the side is then
+    /// <see cref="Broken"/>).</returns>
+    private StepOutcome? RunServed(TProc proc, DiffOp op, List<string> log)
+    {
+        DiffPending pending = op.Kind == DiffOpKind.Fork ? StartFork(proc) : Start(proc, op);
+        long deadline = Environment.TickCount64 + StepTimeoutMs;
+        while (!pending.TryComplete(1))
+        {
+            Serve(log);
+            if (Environment.TickCount64 > deadline)
+            {
+                Broken = true;
+                Abort();
+                return null;
+            }
+        }
+
+        StepOutcome outcome = pending.Finish();
+        Serve(log);
+        Serve(log);
         return outcome;
     }
 
@@ -171,9 +191,6 @@ public abstract class DiffSide<TProc> : IDisposable
     /// <param name="rc">0 or the negated errno of the first call that failed.</param>
     /// <returns>The context, or null when it could not be made.</returns>
     protected abstract IDiffUffd? OpenUffd(TProc proc, ulong features, out long rc);
-
-    /// <summary>munmap of a mapping a call placed outside the compared areas.</summary>
-    protected abstract void Unmap(TProc proc, ulong address, ulong length);
 
     /// <summary>The process's VMAs and pages in the compared areas.</summary>
     protected abstract ProcessState Snapshot(TProc proc);

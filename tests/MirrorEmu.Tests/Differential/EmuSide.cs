@@ -18,6 +18,7 @@ public sealed class EmuSide : DiffSide<AddressSpace>
     /// <summary>Starts a sequence: one process with the window's guards mapped.</summary>
     public EmuSide()
     {
+        _memory.SwapEnabled = HostHasSwap; // MADV_PAGEOUT swaps anonymous pages out only where the host can
         for (int i = 0; i < _files.Length; i++)
         {
             (string name, int pages, byte fill) = HostSide.Files[i];
@@ -38,6 +39,9 @@ public sealed class EmuSide : DiffSide<AddressSpace>
 
         AddRoot(root);
     }
+
+    /// <summary>Whether the host has a swap area (a line below /proc/swaps' header): the emulator's pool gets swap then too.</summary>
+    public static bool HostHasSwap { get; } = File.Exists("/proc/swaps") && File.ReadAllLines("/proc/swaps").Skip(1).Any(l => l.Trim().Length > 0);
 
     /// <inheritdoc/>
     protected override DiffPending Start(AddressSpace mm, DiffOp op)
@@ -103,9 +107,6 @@ public sealed class EmuSide : DiffSide<AddressSpace>
     }
 
     /// <inheritdoc/>
-    protected override void Unmap(AddressSpace mm, ulong address, ulong length) => mm.Munmap(address, length).ThrowIfError();
-
-    /// <inheritdoc/>
     protected override ProcessState Snapshot(AddressSpace mm)
     {
         var vmas = new List<string>();
@@ -125,7 +126,7 @@ public sealed class EmuSide : DiffSide<AddressSpace>
                 for (ulong va = from; va < to; va += DiffWindow.Page)
                 {
                 Pte pte = mm.PageTable.Read(va);
-                huge += pte.IsHuge ? 4 : 0;
+                huge += pte.IsHuge && !pte.IsSpecial ? 4 : 0; // smaps' AnonHugePages: the huge zero page is not counted
                 string content;
                 if (pte.IsMapped)
                 {

@@ -220,10 +220,6 @@ internal sealed class HostSide : DiffSide<LinuxMmProcess>
     }
 
     /// <inheritdoc/>
-    protected override void Unmap(LinuxMmProcess proc, ulong address, ulong length) =>
-        proc.Call(LinuxMm.SysMunmap, (long)address, (long)length, 0, 0, 0, 0, Timeout);
-
-    /// <inheritdoc/>
     protected override ProcessState Snapshot(LinuxMmProcess proc)
     {
         var vmas = new List<string>();

@@ -4,9 +4,9 @@ namespace MirrorEmu.Tests.Differential;
 
 /// <summary>
 /// The divergences the differential test expects, each with its reason: behaviour that changed between
-/// kernel versions (the emulator follows 6.18, so an older host differs there), and behaviour that the
-/// README lists as a deliberate difference or that waits for a change outside this area. Everything
-/// else fails the test.
+/// kernel versions (the emulator follows 6.18, so an older host differs there), and places where the host
+/// kernel itself does not answer. Everything else fails the test: the issue 11 items that were listed here
+/// until their fixes landed (the THP read fault last) are gone, so the test fails if one comes back.
 /// </summary>
 public static class KnownDivergences
 {
@@ -18,15 +18,6 @@ public static class KnownDivergences
         ("guard", new Version(6, 14), "/proc/pid/pagemap reports guard regions since 6.14"),
         ("UFFDIO_MOVE", new Version(6, 8), "UFFDIO_MOVE arrived in 6.8"),
         ("uffdmove", new Version(6, 8), "UFFDIO_MOVE arrived in 6.8"),
-    ];
-
-    /// <summary>Divergences not matched yet: (signature pattern, issue 11 item and where the fix goes). Each entry goes when
-    /// its fix lands; the userfaultfd and fault-path items (REGISTER's ioctls, WRITEPROTECT's modes, holes and markers,
-    /// partial and one-VMA COPY, MOVE's checks, validate_range's end, anon_vma preparation, guard regions' SIGSEGV)
-    /// have landed and are no longer listed, so the test fails if one comes back.</summary>
-    private static readonly (Regex Pattern, string Why)[] s_listed =
-    [
-        (new(@"^read: VMAs: flags \[hg\] vs \[hg thp="), "item 11 (THP read fault): Linux maps the huge zero page (use_zero_page=1); Mm/FaultHandler.cs DoHugeAnonymousPage allocates a huge page"),
     ];
 
     /// <summary>Where the host kernel itself does not answer: (signature pattern, why). The emulator answers, the comparison
@@ -56,14 +47,6 @@ public static class KnownDivergences
             if (pattern.IsMatch(signature))
             {
                 return "the host kernel hangs here: " + why;
-            }
-        }
-
-        foreach ((Regex pattern, string why) in s_listed)
-        {
-            if (pattern.IsMatch(signature))
-            {
-                return "left for the fault-path/userfaultfd change: " + why;
             }
         }
 

@@ -186,12 +186,43 @@ public class RangeFaultTests
     }
 
     [Fact]
+    public void TheHugeZeroPageIsReportedReadOnlyWithOrderNineAndAWriteRequestReplacesItWithAHugePage()
+    {
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 1024);
+        mm.Madvise(a, Pages.Bytes(1024), Advice.HugePage).ThrowIfError();
+        HmmRange read = NewRange(mm, a + Pages.Bytes(10), 20);
+        Assert.Equal(0, DriverLoop(read));
+        ulong zeroPfn = mm.Memory.HugeZeroPfn;
+        Assert.NotEqual(0UL, zeroPfn);
+        for (int i = 0; i < 20; i++)
+        {
+            var p = new HmmPfn(read.HmmPfns[i]);
+            Assert.True(p.IsValid && !p.IsWritable && p.Order == 9, $"page {i}: the huge zero page is VALID, not WRITE, order 9 (got {p})");
+            Assert.Equal(zeroPfn + 10 + (ulong)i, p.Pfn);
+        }
+
+        HmmRange write = NewRange(mm, a + Pages.Bytes(10), 20, defaultFlags: HmmPfn.ReqFault | HmmPfn.ReqWrite);
+        Assert.Equal(0, DriverLoop(write));
+        Pte huge = mm.PageTable.FindHuge(a);
+        Assert.True(huge.IsWritable && !huge.IsSpecial, $"a write request replaced the huge zero page with a huge page (got {huge})");
+        for (int i = 0; i < 20; i++)
+        {
+            var p = new HmmPfn(write.HmmPfns[i]);
+            Assert.True(p.IsValid && p.IsWritable && p.Order == 9, $"page {i} after the write request: {p}");
+            Assert.Equal(huge.Pfn + 10 + (ulong)i, p.Pfn);
+        }
+    }
+
+    [Fact]
     public void SwapAndMigrationEntriesAreZeroInSnapshotsAndFaultedOnRequest()
     {
         using var mm = new AddressSpace();
+        mm.Memory.SwapEnabled = true;
         ulong a = Pages.MapAnon(mm, 2);
         mm.CpuWrite(a, Pages.Filled(5, 2 * 4096));
-        Assert.True(mm.TestSwapOut(a));
+        mm.Madvise(a, Pages.Size, Advice.PageOut).ThrowIfError();
+        Assert.Equal(SwapType.Swap, mm.PageTable.Read(a).Swap);
         Assert.True(mm.TestStartMigration(a + Pages.Size));
         HmmRange snap = NewRange(mm, a, 2, defaultFlags: 0);
         Assert.Equal(0, FaultOnce(snap));

@@ -142,8 +142,9 @@ public class UffdPolicyTests
             while (!stop.IsCancellationRequested)
             {
                 int page = rng.Next(PageCount);
-                // A real change each time (Linux raises nothing for an mprotect that changes nothing): read-only, then back.
-                s.Mm.Mprotect(s.Address + Pages.Bytes(page), Pages.Size, Prot.Read).ThrowIfError();
+                // A real change each time (Linux raises nothing for an mprotect that changes nothing): executable, then back.
+                // Never read-only: a write request that walked the page between the two calls would get -EPERM, as in Linux.
+                s.Mm.Mprotect(s.Address + Pages.Bytes(page), Pages.Size, Prot.ReadWrite | Prot.Exec).ThrowIfError();
                 s.Mm.Mprotect(s.Address + Pages.Bytes(page), Pages.Size, Prot.ReadWrite).ThrowIfError();
                 Interlocked.Increment(ref storms);
                 Thread.Sleep(0);

@@ -28,6 +28,18 @@ public class MmNotifierEventTests
     }
 
     [Fact]
+    public void AWriteToTheHugeZeroPageRaisesClearOverItsTwoMegabytes()
+    {
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 1024);
+        mm.Madvise(a, Pages.Bytes(1024), Advice.HugePage).ThrowIfError();
+        Pages.Read(mm, a + Pages.Bytes(3));
+        NotifierRecorder rec = NotifierRecorder.Watch(mm);
+        mm.CpuWrite(a + Pages.Bytes(3), new byte[] { 1 });
+        Assert.Equal([new NotifierRange(a, a + PageGeometry.PmdSize, NotifierEvent.Clear)], rec.Calls);
+    }
+
+    [Fact]
     public void MprotectRaisesProtectionVma()
     {
         using var mm = new AddressSpace();

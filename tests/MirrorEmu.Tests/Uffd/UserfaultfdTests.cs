@@ -48,6 +48,82 @@ public class UserfaultfdTests
     }
 
     [Fact]
+    public void CopyIntoAPrivateFileMappingStopsWithEfaultAtTheFileEnd()
+    {
+        // Linux 6.18 (the differential test, sequence 10450 of MIRROREMU_SEED=7777): mfill_atomic_install_pte checks the
+        // page against i_size before it looks at the entry, so a copy beyond a private file mapping's end is -EFAULT.
+        using var mm = new AddressSpace();
+        using var file = new MemFile(mm.Memory, Pages.Bytes(2));
+        mm.Mmap(0, Pages.Bytes(4), Prot.Read, MapFlags.Private, file, 0, out ulong a).ThrowIfError();
+        using var ctx = new Userfaultfd(mm);
+        ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+        ctx.Register(a, Pages.Bytes(4), UffdRegisterMode.Missing, out _).ThrowIfError();
+        KResult partial = ctx.Copy(a + Pages.Size, Pages.Filled(3, 2 * 4096), UffdCopyMode.None, out ulong copied);
+        Assert.Equal(-Errno.EAGAIN, partial.Code);
+        Assert.Equal(Pages.Size, copied);
+        Assert.Equal(-Errno.EFAULT, ctx.Copy(a + Pages.Bytes(2), Pages.Filled(4), UffdCopyMode.None, out ulong none).Code);
+        Assert.Equal(0UL, none);
+        Assert.True(mm.PageTable.Read(a + Pages.Bytes(2)).IsNone, "a page beyond the end of the file was filled");
+        Assert.Equal(3, Pages.Read(mm, a + Pages.Size)[0]);
+    }
+
+    [Fact]
+    public void WriteProtectStopsAtTheFirstVmaNotInWpModeAfterProtectingTheVmasBefore()
+    {
+        // Linux 6.18 (the differential test, sequence 101116 of MIRROREMU_SEED=100000): mwriteprotect_range protects VMA by
+        // VMA and answers -ENOENT at the first one not registered in WP mode, leaving the ones before it protected.
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 4);
+        mm.CpuWrite(a, Pages.Filled(1, 4 * 4096));
+        using var ctx = new Userfaultfd(mm);
+        ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+        ctx.Register(a, Pages.Bytes(2), UffdRegisterMode.Missing | UffdRegisterMode.WriteProtect, out _).ThrowIfError();
+        Assert.Equal(-Errno.ENOENT, ctx.WriteProtect(a, Pages.Bytes(4), UffdWriteProtectMode.WriteProtect).Code);
+        Assert.True(mm.PageTable.Read(a).IsUffdWp && mm.PageTable.Read(a + Pages.Size).IsUffdWp, "the registered VMA before the unregistered one was not protected");
+        Assert.False(mm.PageTable.Read(a + Pages.Bytes(2)).IsUffdWp, "a page of the unregistered VMA was protected");
+    }
+
+    [Fact]
+    public void ContinueMapsCachedShmemPagesInAnyRegistrationModeAndIsEfaultForOthers()
+    {
+        // Linux 6.18 (the differential test, sequences 601036 and 501322): mfill_atomic asks only for shmem; a page not in
+        // the page cache is -EFAULT, one beyond the file's end -EINVAL (shmem_get_folio), and anonymous memory -EINVAL.
+        using var mm = new AddressSpace();
+        using var file = new MemFile(mm.Memory, Pages.Bytes(3));
+        file.Write(0, Pages.Filled(6));
+        mm.Mmap(0, Pages.Bytes(4), Prot.ReadWrite, MapFlags.Shared, file, 0, out ulong a).ThrowIfError();
+        ulong anon = Pages.MapAnon(mm, 1);
+        using var ctx = new Userfaultfd(mm);
+        ctx.Api(UffdApi.Version, UffdFeatures.MissingShmem, out _).ThrowIfError();
+        ctx.Register(a, Pages.Bytes(4), UffdRegisterMode.Missing, out _).ThrowIfError();
+        ctx.Register(anon, Pages.Size, UffdRegisterMode.Missing, out _).ThrowIfError();
+        Assert.Equal(0, ctx.Continue(a, Pages.Size, UffdCopyMode.None, out ulong mapped).Code);
+        Assert.Equal(Pages.Size, mapped);
+        Assert.Equal(6, Pages.Read(mm, a)[0]);
+        Assert.Equal(-Errno.EFAULT, ctx.Continue(a + Pages.Size, Pages.Size, UffdCopyMode.None, out _).Code);
+        Assert.Equal(-Errno.EINVAL, ctx.Continue(a + Pages.Bytes(3), Pages.Size, UffdCopyMode.None, out _).Code);
+        Assert.Equal(-Errno.EINVAL, ctx.Continue(anon, Pages.Size, UffdCopyMode.None, out _).Code);
+    }
+
+    [Fact]
+    public void AnyContextOfTheAddressSpaceMayFillARegisteredVmaButNotAnUnregisteredOne()
+    {
+        // Linux 6.18 (the differential test, sequence 802154 of MIRROREMU_SEED=800000): find_dst_vma asks only that the VMA
+        // be registered, with whichever context; UFFDIO_COPY through a second context of the same process fills it.
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 2);
+        using var owner = new Userfaultfd(mm);
+        using var other = new Userfaultfd(mm);
+        owner.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+        other.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
+        owner.Register(a, Pages.Size, UffdRegisterMode.Missing, out _).ThrowIfError();
+        Assert.Equal(0, other.Copy(a, Pages.Filled(8), UffdCopyMode.None, out ulong copied).Code);
+        Assert.Equal(Pages.Size, copied);
+        Assert.Equal(8, Pages.Read(mm, a)[0]);
+        Assert.Equal(-Errno.ENOENT, other.Copy(a + Pages.Size, Pages.Filled(9), UffdCopyMode.None, out _).Code);
+    }
+
+    [Fact]
     public void CopyAcrossTwoRegisteredVmasIsEnoentAndCopiesNothing()
     {
         // Linux 6.18: the destination must lie in one VMA (uffd_mfill_lock's validation), else -ENOENT with nothing copied.
