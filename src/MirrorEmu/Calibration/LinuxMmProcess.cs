@@ -25,6 +25,7 @@ internal sealed unsafe class LinuxMmProcess : IDisposable
     private SafeFileHandle? _mem;
     private bool _inFlight;
     private bool _dead;
+    private int _disposed;
 
     private LinuxMmProcess(int pid, int cmdFd, int resFd, bool isOurChild)
     {
@@ -432,9 +433,16 @@ internal sealed unsafe class LinuxMmProcess : IDisposable
         }
     }
 
-    /// <summary>Kills the process and closes every descriptor held for it.</summary>
+    /// <summary>Kills the process and closes every descriptor held for it. Safe to call twice: a second close of a
+    /// descriptor number would close whatever the process opened under that number since (another test's pipe, the
+    /// runtime's own thread-start pipe: "ResumeThread failed" and the process dies).</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         Kill();
         _mem?.Dispose();
         LinuxMm.Close(_cmdFd);
