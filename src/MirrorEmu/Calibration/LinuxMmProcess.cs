@@ -45,6 +45,9 @@ internal sealed unsafe class LinuxMmProcess : IDisposable
     /// <summary>The descriptor the replies arrive on, for <see cref="LinuxMm.Poll"/>.</summary>
     public int ResultFd => _resFd;
 
+    /// <summary>The descriptors held for the process (command pipe, reply pipe, pidfd; -1 where none), closed by <see cref="Dispose"/>.</summary>
+    public int[] Descriptors => [_cmdFd, _resFd, _pidfd];
+
     /// <summary>True once the process was killed or stopped answering.</summary>
     public bool IsDead => _dead;
 

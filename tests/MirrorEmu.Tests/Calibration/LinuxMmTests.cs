@@ -60,6 +60,48 @@ public class LinuxMmTests
         _ = Marshal.GetLastPInvokeError();
     }
 
+    [Fact]
+    public unsafe void DisposingTwiceLeavesADescriptorOpenedSinceAlone()
+    {
+        LinuxMmProcess server = SpawnOrSkip();
+        int[] held = server.Descriptors;
+        server.Dispose();
+
+        // New pipes take the lowest free numbers, the server's among them (unless another thread takes them first).
+        const int Pipes = 4;
+        int* fds = stackalloc int[2 * Pipes];
+        for (int i = 0; i < Pipes; i++)
+        {
+            Assert.Equal(0, LinuxMm.Pipe2(fds + (2 * i), 0x80000));
+        }
+
+        try
+        {
+            bool reused = false;
+            for (int i = 0; i < 2 * Pipes; i++)
+            {
+                reused |= held.Contains(fds[i]);
+            }
+
+            Assert.SkipUnless(reused, $"other threads took descriptors {string.Join(",", held)} first (pipes got {string.Join(",", Enumerable.Range(0, 2 * Pipes).Select(i => fds[i]))})");
+            server.Dispose();
+            for (int i = 0; i < Pipes; i++)
+            {
+                byte b = (byte)(42 + i), back = 0;
+                Assert.Equal(1, (long)LinuxMm.Write(fds[(2 * i) + 1], &b, 1));
+                Assert.Equal(1, (long)LinuxMm.Read(fds[2 * i], &back, 1));
+                Assert.Equal(b, back);
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < 2 * Pipes; i++)
+            {
+                _ = LinuxMm.Close(fds[i]);
+            }
+        }
+    }
+
     /// <summary>Starts the base server, or skips the test with the reason (not Linux x86-64, window taken).</summary>
     private static LinuxMmProcess SpawnOrSkip()
     {
