@@ -153,6 +153,9 @@ public sealed partial class Userfaultfd : IUserfaultHook
             TakeWaiters(_waiting, start, end, outcome, now, ref nanos, ref first, ref more, ref woken);
         }
 
+        // Counted before the signals: a woken thread (and whoever it tells) must find its wakeup counted.
+        Stats.Add(UffdStat.Wakeups, woken);
+        Stats.Add(UffdStat.FaultToWakeNanos, nanos);
         first?.Signal();
         if (more is not null)
         {
@@ -164,8 +167,6 @@ public sealed partial class Userfaultfd : IUserfaultHook
             System.Buffers.ArrayPool<UffdWaiter>.Shared.Return(more, clearArray: true);
         }
 
-        Stats.Add(UffdStat.Wakeups, woken);
-        Stats.Add(UffdStat.FaultToWakeNanos, nanos);
         return woken;
     }
 

@@ -90,9 +90,27 @@ public class BenchmarkRunnerTests
     [Fact]
     public void BenchmarkThatDoesNotAllocatePassesTheGate()
     {
-        (int code, string output, string error) = Run(GateArguments("*Clean*"), typeof(Probes.Clean));
-        Assert.True(code == 0, error);
-        Assert.Contains("must-not-allocate gate: 1 checked, 0 allocated", output);
+        // The memory diagnoser counts the whole process's allocations (GC.GetTotalAllocatedBytes), and in the test host
+        // other tests' leftovers (finalizers, monitor threads winding down) can allocate a few KiB during the 20 ms
+        // iteration: 8,352 bytes over 4.6 M calls was seen, where an allocation per call would be 100 MB. CI's gate runs
+        // in a process of its own. Here a clean run must pass once in three tries, after the finalizers have run; a gate
+        // that flagged clean code would fail all three.
+        var errors = new List<string>();
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            (int code, string output, string error) = Run(GateArguments("*Clean*"), typeof(Probes.Clean));
+            if (code == 0)
+            {
+                Assert.Contains("must-not-allocate gate: 1 checked, 0 allocated", output);
+                return;
+            }
+
+            errors.Add(error);
+        }
+
+        Assert.Fail(string.Join(Environment.NewLine, errors));
     }
 
     /// <summary>The gate's job in .ci/run: enough invocations that an allocation per call adds up past the allocation quantum.</summary>
