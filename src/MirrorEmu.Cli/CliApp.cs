@@ -19,7 +19,7 @@ public static class CliApp
     /// <returns>The exit code.</returns>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        RootCommand root = Build(stdout);
+        RootCommand root = Build(stdout, stderr);
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -67,7 +67,7 @@ public static class CliApp
     public static string Version =>
         typeof(CliApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
-    private static RootCommand Build(TextWriter stdout)
+    private static RootCommand Build(TextWriter stdout, TextWriter stderr)
     {
         var root = new RootCommand("mirroremu: emulate a GPU that mirrors a process's CPU page table (Linux HMM) and measure what mirroring costs.");
         foreach (Option option in root.Options)
@@ -99,6 +99,7 @@ public static class CliApp
         };
         compare.SetAction(r => Compare.Run(stdout, r.GetValue(pages), r.GetValue(policies)!, r.GetValue(batch), r.GetValue(seed), r.GetValue(json)));
         root.Subcommands.Add(compare);
+        root.Subcommands.Add(RegressCommand.Create(stdout, stderr));
         return root;
     }
 
