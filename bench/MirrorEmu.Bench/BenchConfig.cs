@@ -7,7 +7,7 @@ using Perfolizer.Horology;
 
 namespace MirrorEmu.Bench;
 
-/// <summary>The project's benchmark configuration (STYLE.md rule 22): warmup 1, 250 ms iterations,
+/// <summary>The project's benchmark configuration: warmup 1, 250 ms iterations,
 /// 15 iterations, memory diagnoser, full JSON plus Markdown, categories column, mandatory categories.
 /// Results land in BenchmarkDotNet.Artifacts (ignored by git).</summary>
 /// <remarks>

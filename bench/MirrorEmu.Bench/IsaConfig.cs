@@ -3,7 +3,7 @@ using BenchmarkDotNet.Jobs;
 
 namespace MirrorEmu.Bench;
 
-/// <summary>One job per ISA for SIMD benchmarks (STYLE.md rule 23), and no other: Scalar (the baseline,
+/// <summary>One job per ISA for SIMD benchmarks, and no other: Scalar (the baseline,
 /// DOTNET_EnableHWIntrinsic=0), Vector128 (DOTNET_EnableAVX2=0), Vector256 (DOTNET_EnableAVX512=0) and Vector512
 /// (DOTNET_PreferredVectorBitWidth=512, which turns Vector512 on where the runtime would otherwise prefer 256 bits).
 /// Each is <see cref="BenchConfig.BaseJob"/> plus its variable. Knob names verified on .NET 10

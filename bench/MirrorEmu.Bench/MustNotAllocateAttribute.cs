@@ -1,7 +1,7 @@
 namespace MirrorEmu.Bench;
 
 /// <summary>
-/// Marks a benchmark on a path that must not allocate (the walker, the notifier queries: STYLE.md rule 12). After
+/// Marks a benchmark on a path that must not allocate (the walker, the notifier queries). After
 /// every run <see cref="RunGate"/> fails the run when the memory diagnoser saw such a benchmark allocate any bytes
 /// in its measured iteration; .ci/run gates on it in its dry smoke run. Timings are never gated.
 /// </summary>

@@ -7,7 +7,7 @@ namespace MirrorEmu.Bench;
 /// <summary>
 /// What a run must show besides timings: every benchmark ran (a benchmark that throws fails the run), and no
 /// benchmark marked <see cref="MustNotAllocateAttribute"/> allocated a byte in its measured iteration (the memory
-/// diagnoser's figure; STYLE.md rule 24). Timings are reported, never gated.
+/// diagnoser's figure). Timings are reported, never gated.
 /// </summary>
 public static class RunGate
 {

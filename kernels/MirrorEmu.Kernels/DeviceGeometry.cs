@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 namespace MirrorEmu.Kernels;
 
 /// <summary>
-/// The device's page and table geometry, derived from bit counts once (STYLE.md rule 5). The kernels
+/// The device's page and table geometry, derived from bit counts once. The kernels
 /// assembly sits below MirrorEmu and cannot see <c>MirrorEmu.Mm.PageGeometry</c>; these values equal its
 /// own (a test pins them), so a device page is a CPU page and a leaf block spans what a PMD entry spans.
 /// </summary>

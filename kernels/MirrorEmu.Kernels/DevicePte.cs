@@ -24,7 +24,7 @@ public enum DeviceFrameKind
 /// <see cref="Order"/> is 9 (a 2 MiB PMD mapping from hmm_range_fault's order bits, mapped as one entry). The order
 /// field sits where HMM's does (bits 57..53) and is as wide.
 /// </summary>
-/// <remarks>Shared by the kernels and the host; no code outside this struct shifts its bits (STYLE.md rule 9).</remarks>
+/// <remarks>Shared by the kernels and the host; no code outside this struct shifts its bits.</remarks>
 public readonly struct DevicePte : IEquatable<DevicePte>
 {
     /// <summary>The entry maps something.</summary>

@@ -40,7 +40,7 @@ public readonly record struct FaultSink(
     /// <param name="va">The address that missed.</param>
     /// <param name="access">What the item was doing.</param>
     /// <param name="item">The work item.</param>
-    /// <remarks>The slow path, kept out of line (STYLE.md rule 10) so a kernel's hit path stays small.</remarks>
+    /// <remarks>The slow path, kept out of line so a kernel's hit path stays small.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
     public void Fault(ulong va, DeviceAccess access, int item)
     {

@@ -11,7 +11,7 @@ namespace MirrorEmu.Kernels;
 /// touches two pages (a copy) checks both before it touches either.
 /// </summary>
 /// <remarks>
-/// ILGPU kernels (STYLE.md rule 18): index first, then views, then by-value constants; no exceptions, no
+/// ILGPU kernels: index first, then views, then by-value constants; no exceptions, no
 /// allocation, no recursion. The same methods run on ILGPU's accelerators and, called in a loop, on the
 /// <c>direct</c> launcher, which inlines them into its loops (AggressiveInlining, which ILGPU ignores; without it every
 /// call copied its view arguments: see bench Device/DeviceAccessBenchmarks.DirectOneThread).

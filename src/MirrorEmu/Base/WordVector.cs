@@ -6,8 +6,8 @@ namespace MirrorEmu;
 /// <summary>
 /// Width-generic operations on <c>Vector128&lt;ulong&gt;</c>, <c>Vector256&lt;ulong&gt;</c> and <c>Vector512&lt;ulong&gt;</c>,
 /// so that one loop body, written <c>Body&lt;TVector&gt;(...) where TVector : struct</c> and instantiated with each BCL
-/// vector type, serves every width, the way dotnet/runtime's SpanHelpers use <c>ISimdVector&lt;TSelf, T&gt;</c>
-/// (STYLE.md rules 15 and 16). Each member forwards to the BCL member of the same name for the width of
+/// vector type, serves every width, the way dotnet/runtime's SpanHelpers use <c>ISimdVector&lt;TSelf, T&gt;</c>.
+/// Each member forwards to the BCL member of the same name for the width of
 /// <c>TVector</c>, with the same semantics; the JIT folds the width tests of every instantiation. Any other
 /// type argument fails in <see cref="Unsafe.BitCast{TFrom, TTo}"/> (its size differs from Vector512's).
 /// </summary>

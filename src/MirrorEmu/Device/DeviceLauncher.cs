@@ -9,7 +9,7 @@ namespace MirrorEmu.Device;
 /// <see cref="LauncherKind.OpenCL"/>). One launcher may serve several devices. Every launcher runs the same kernel
 /// source and gives the same results and the same counters on the same workload.
 /// </summary>
-/// <remarks>A launcher addresses the CPU's frames in place (DESIGN.md "The device model"); one that cannot is not
+/// <remarks>A launcher addresses the CPU's frames in place (docs/design.md, "The device model"); one that cannot is not
 /// created (<see cref="TryCreate"/> says why in one line), never made to copy.</remarks>
 public abstract class DeviceLauncher : IDisposable
 {

@@ -1,7 +1,7 @@
 namespace MirrorEmu.Device;
 
 /// <summary>
-/// struct hmm_dmirror_cmd (lib/test_hmm_uapi.h; reference linux-hmm.md §2.5) without its <c>ptr</c> (the operations
+/// struct hmm_dmirror_cmd (lib/test_hmm_uapi.h) without its <c>ptr</c> (the operations
 /// take a span): the caller sets <see cref="Addr"/> and <see cref="Npages"/>; on success the operation sets
 /// <see cref="Cpages"/> and <see cref="Faults"/>; on an error it changes nothing (the kernel does not copy the
 /// struct back).

@@ -12,7 +12,7 @@ public sealed partial class MirrorDevice
     public const int SnapshotChunkPages = 64;
 
     /// <summary>
-    /// HMM_DMIRROR_READ (dmirror_read; reference linux-hmm.md §2.4–2.5): reads [Addr, + Npages pages) through the device
+    /// HMM_DMIRROR_READ (dmirror_read): reads [Addr, + Npages pages) through the device
     /// (the read kernel, faulting as needed) into a bounce buffer, then copies it into <paramref name="buffer"/>.
     /// </summary>
     /// <param name="cmd">In: Addr, Npages. Out on success: Cpages (pages read) and Faults (times the driver was entered).</param>
@@ -73,7 +73,7 @@ public sealed partial class MirrorDevice
     }
 
     /// <summary>
-    /// HMM_DMIRROR_SNAPSHOT (dmirror_snapshot; reference linux-hmm.md §2.6): one permission byte per page of [Addr, + Npages
+    /// HMM_DMIRROR_SNAPSHOT (dmirror_snapshot): one permission byte per page of [Addr, + Npages
     /// pages) from hmm_range_fault without faulting (default_flags 0), in chunks of <see cref="SnapshotChunkPages"/> pages,
     /// each under a temporary interval notifier so that any invalidation restarts the chunk. The bytes are
     /// <see cref="SnapshotProt"/>'s. Never faults, never touches the device page table.

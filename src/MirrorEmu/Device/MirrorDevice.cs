@@ -7,7 +7,7 @@ namespace MirrorEmu.Device;
 
 /// <summary>
 /// An emulated GPU that mirrors one address space's CPU page table the way lib/test_hmm.c's dmirror and NVIDIA UVM do
-/// (DESIGN.md "The device model"): its kernels reach the CPU's frames in place through a device page table that the
+/// (docs/design.md, "The device model"): its kernels reach the CPU's frames in place through a device page table that the
 /// driver fills from hmm_range_fault on device faults, and that its interval-notifier callback clears on every
 /// invalidation. Several devices may mirror one address space; a device on a fork child mirrors the child.
 /// </summary>

@@ -7,8 +7,8 @@ using MirrorEmu.Notifier;
 namespace MirrorEmu.Device;
 
 /// <summary>
-/// The device's fault servicing, after NVIDIA UVM's replayable-fault path and lib/test_hmm.c's dmirror (reference
-/// uvm-amd-uffd.md §1.1, linux-hmm.md §2.3): fetch the fault buffer, sort and deduplicate it, take batches of
+/// The device's fault servicing, after NVIDIA UVM's replayable-fault path and lib/test_hmm.c's dmirror
+/// (kernel-open/nvidia-uvm/uvm_gpu_replayable_faults.c; dmirror_fault): fetch the fault buffer, sort and deduplicate it, take batches of
 /// <see cref="DeviceOptions.FaultBatchSize"/>, merge each batch's pages into runs of consecutive pages inside one
 /// 2 MiB block, service each run with one driver loop (read_begin → hmm_range_fault → driver lock → read_retry →
 /// fill the device page table), and replay the faulted work items when the <see cref="ReplayPolicy"/> says.

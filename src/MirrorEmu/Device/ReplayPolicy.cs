@@ -1,8 +1,8 @@
 namespace MirrorEmu.Device;
 
 /// <summary>
-/// When the driver replays faulted work items (NVIDIA UVM's uvm_perf_fault_replay_policy_t, reference
-/// uvm-amd-uffd.md §1.1). Work items whose faults are still pending when a replay runs fault again; their new
+/// When the driver replays faulted work items (NVIDIA UVM's uvm_perf_fault_replay_policy_t,
+/// kernel-open/nvidia-uvm/uvm_gpu_replayable_faults.c). Work items whose faults are still pending when a replay runs fault again; their new
 /// entries are duplicates the driver counts and drops.
 /// </summary>
 public enum ReplayPolicy

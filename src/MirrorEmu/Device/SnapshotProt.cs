@@ -4,7 +4,7 @@ using MirrorEmu.Mm;
 namespace MirrorEmu.Device;
 
 /// <summary>The permission bytes of <see cref="MirrorDevice.Snapshot"/>: enum HMM_DMIRROR_PROT_* and dmirror_mkentry
-/// (lib/test_hmm.c; reference linux-hmm.md §2.6), exactly.</summary>
+/// (lib/test_hmm.c), exactly.</summary>
 public static class SnapshotProt
 {
     /// <summary>HMM_DMIRROR_PROT_ERROR: the page cannot be accessed (HMM_PFN_ERROR).</summary>

@@ -275,7 +275,7 @@ public static partial class HmmFault
                 return AddFault(vma, addr, faultEnd, required, cpu);
             }
 
-            if (pte.IsSpecial && pte.Pfn != PhysicalMemory.ZeroPfn)
+            if (pte.IsSpecial && !pte.IsZeroPage)
             {
                 // No struct page behind it (a mixed map's pfn): an error if it had to be faulted.
                 if (PteNeedFault(input, 0, _default, _mask) != NeedFault.None)

@@ -238,12 +238,23 @@ public sealed partial class AddressSpace
                 continue;
             }
 
+            // A long run is cleared with streaming stores and one fence before the entries go in, as a userfaultfd
+            // fill of as many pages copies them (Mfill): the frames are fresh, nobody reads them before the install.
             int got = _memory.TryAllocateBatch(frames[..(runEnd - i)]);
+            bool streaming = got >= PageCopy.StreamingThresholdPages;
             for (int j = 0; j < got; j++)
             {
-                ulong pfn = frames[j];
-                new Span<byte>(_memory.FramePointer(pfn), PageGeometry.PageSizeInt).Clear();
-                if (InstallPte(ref leaf[i + j], Pte.None, Pte.Present(pfn, writable: true)))
+                PageCopy.ClearFrame(_memory.FramePointer(frames[j]), streaming);
+            }
+
+            if (streaming)
+            {
+                PageCopy.Fence();
+            }
+
+            for (int j = 0; j < got; j++)
+            {
+                if (InstallPte(ref leaf[i + j], Pte.None, Pte.Present(frames[j], writable: true)))
                 {
                     faulted++;
                 }

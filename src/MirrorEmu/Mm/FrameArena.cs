@@ -22,7 +22,7 @@ public enum FrameArenaKind
 /// time it hands out one of its frames; a chunk stays committed until the arena is disposed.
 /// </summary>
 /// <remarks>
-/// <para>A device that mirrors the CPU page table reads and writes frames in place (DESIGN.md "The device
+/// <para>A device that mirrors the CPU page table reads and writes frames in place (docs/design.md, "The device
 /// model"), so it needs to address a frame by pfn. A <see cref="IsContiguous"/> arena lets it do that with one
 /// view over [<see cref="BaseAddress"/>, <see cref="BaseAddress"/> + <see cref="SpanBytes"/>); bytes of chunks
 /// not committed yet must not be touched (they are reserved but inaccessible).</para>

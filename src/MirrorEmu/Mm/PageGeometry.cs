@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 namespace MirrorEmu.Mm;
 
 /// <summary>
-/// Page and page-table geometry, derived from bit counts once (STYLE.md rule 5): 4 levels of
+/// Page and page-table geometry, derived from bit counts once: 4 levels of
 /// 512 entries over 4 KiB pages give a 48-bit virtual address space (4 * 9 + 12 = 48).
 /// No other file uses the literals for these shifts and masks.
 /// </summary>

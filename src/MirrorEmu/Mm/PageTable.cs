@@ -288,8 +288,7 @@ public sealed class PageTable
         }
     }
 
-    /// <summary>The one place a PTE word changes: compare-and-exchange against what the caller read
-    /// (STYLE.md rule 11).</summary>
+    /// <summary>The one place a PTE word changes: compare-and-exchange against what the caller read.</summary>
     /// <param name="slot">The entry, in a leaf table.</param>
     /// <param name="expected">The value the caller read with <see cref="Volatile.Read(ref readonly ulong)"/>.</param>
     /// <param name="value">The new value.</param>

@@ -151,7 +151,7 @@ public sealed unsafe class PhysicalMemory : IDisposable
     public const byte CanaryByte = 0xCD;
 
     /// <summary>
-    /// Test hook (STYLE.md rule 27's canaries): while on, every frame put on the free queue is filled with
+    /// Test hook (canaries, as KASAN poisons freed memory): while on, every frame put on the free queue is filled with
     /// <see cref="CanaryByte"/>, and every frame taken from it is checked to still hold only canary bytes; a frame
     /// that does not was written after it was freed (<see cref="CanaryViolations"/>). Turning it on fills the frames
     /// already free. Costs a page fill and a page scan per free and reuse.

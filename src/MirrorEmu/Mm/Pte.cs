@@ -40,7 +40,7 @@ public enum SwapType : byte
 /// </summary>
 /// <remarks>
 /// The zero page is mapped as a special PTE, as the kernel does; HMM reports it as a normal page
-/// (reference linux-hmm.md §1.3, handle_pte step 5). No code outside this struct shifts PTE bits.
+/// (mm/hmm.c, hmm_vma_handle_pte). No code outside this struct shifts PTE bits.
 /// </remarks>
 public readonly struct Pte : IEquatable<Pte>
 {

@@ -2,7 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 
 namespace MirrorEmu.Mm;
 
-/// <summary>Out-of-line throws (STYLE.md rule 10); messages print addresses in hex.</summary>
+/// <summary>Out-of-line throws; messages print addresses in hex.</summary>
 internal static class ThrowHelper
 {
     [DoesNotReturn]

@@ -142,7 +142,7 @@ public sealed class Tlb
         return slot;
     }
 
-    /// <summary>One thread's access state, alone on its cache line (STYLE rule 14).</summary>
+    /// <summary>One thread's access state, alone on its cache line.</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal sealed class Slot
     {

@@ -11,7 +11,7 @@ namespace MirrorEmu.Notifier;
 /// <remarks>
 /// <para>Intervals inside the tree are the kernel's closed [start, last]. The public query
 /// <see cref="FindOverlaps{T}"/> takes MirrorEmu's half-open [start, end): <see cref="ToLast"/> is
-/// the one place where the two meet (STYLE.md rule 6).</para>
+/// the one place where the two meet.</para>
 /// <para>Not thread-safe: the owner serializes changes (the notifier subscriptions lock, and the
 /// deferral of changes during invalidations, keep it stable while callbacks iterate).</para>
 /// </remarks>

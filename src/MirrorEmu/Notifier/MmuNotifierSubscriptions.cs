@@ -4,7 +4,7 @@ namespace MirrorEmu.Notifier;
 
 /// <summary>
 /// The per-address-space interval-notifier state (struct mmu_notifier_subscriptions,
-/// mm/mmu_notifier.c; reference linux-hmm.md §4): the interval tree of subscriptions, the global
+/// mm/mmu_notifier.c): the interval tree of subscriptions, the global
 /// invalidate sequence and the deferred list.
 /// </summary>
 /// <remarks>

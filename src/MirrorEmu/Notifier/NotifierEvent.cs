@@ -1,6 +1,6 @@
 namespace MirrorEmu.Notifier;
 
-/// <summary>Why a range is invalidated (enum mmu_notifier_event, include/linux/mmu_notifier.h; reference linux-hmm.md §4.2).</summary>
+/// <summary>Why a range is invalidated (enum mmu_notifier_event, include/linux/mmu_notifier.h).</summary>
 public enum NotifierEvent
 {
     /// <summary>MMU_NOTIFY_UNMAP: munmap, or mremap moving the range; the VMA goes away.</summary>

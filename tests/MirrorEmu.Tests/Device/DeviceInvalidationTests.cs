@@ -7,7 +7,7 @@ using static MirrorEmu.Tests.Helpers.DeviceHelpers;
 namespace MirrorEmu.Tests.Device;
 
 /// <summary>
-/// The device's interval-notifier callback, per launcher (DESIGN.md invariant 1): every change to the CPU page table
+/// The device's interval-notifier callback, per launcher (docs/design.md, invariant 1): every change to the CPU page table
 /// clears the device's entries before the PTEs change, a running launch delays an invalidation by one slice only, a
 /// non-blockable invalidation that would wait answers -EAGAIN, the device's own MIGRATE events are ignored, and
 /// teardown and fork leave no stale mapping.

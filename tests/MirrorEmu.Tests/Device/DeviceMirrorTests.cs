@@ -6,9 +6,9 @@ using static MirrorEmu.Tests.Helpers.DeviceHelpers;
 namespace MirrorEmu.Tests.Device;
 
 /// <summary>
-/// hmm-tests' mirroring tests (tools/testing/selftests/mm/hmm-tests.c; reference linux-hmm.md §3) on the device's
+/// hmm-tests' mirroring tests (tools/testing/selftests/mm/hmm-tests.c) on the device's
 /// dmirror-style Read, Write and Snapshot: the data, the return codes and the cpages/faults counters as the selftests
-/// assert them, written once and run on every launcher (STYLE.md rule 29).
+/// assert them, written once and run on every launcher.
 /// </summary>
 public abstract class DeviceMirrorTests(LauncherFixture fixture)
 {

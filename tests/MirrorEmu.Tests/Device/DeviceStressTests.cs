@@ -7,7 +7,7 @@ using static MirrorEmu.Tests.Helpers.DeviceHelpers;
 namespace MirrorEmu.Tests.Device;
 
 /// <summary>
-/// The race test of DESIGN.md invariant 1 (STYLE.md rules 21, 27), per launcher: two CPU threads munmap/mmap, mprotect,
+/// The race test of docs/design.md, invariant 1, per launcher: two CPU threads munmap/mmap, mprotect,
 /// DONTNEED, write and fork over a buffer while device kernels read it and write it, and a checker holds every result
 /// against a sequential model. The first half of each page is the CPU's (stamped with page and generation), the second
 /// half the device's (stamped with page and launch). A device read must return, for every element, a value the page

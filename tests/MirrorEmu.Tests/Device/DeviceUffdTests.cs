@@ -11,7 +11,7 @@ namespace MirrorEmu.Tests.Device;
 /// <summary>
 /// Device faults in a userfaultfd range, per launcher and per 4/7 policy: the driver services such runs with
 /// hmm_range_fault_unlocked so the policy applies unchanged; the device reads the monitor's bytes, and the round trips
-/// and walk restarts are exactly each policy's (DESIGN.md "The policies compared").
+/// and walk restarts are exactly each policy's (docs/design.md, "The policies compared").
 /// </summary>
 public abstract class DeviceUffdTests(LauncherFixture fixture)
 {

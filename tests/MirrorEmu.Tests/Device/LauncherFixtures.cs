@@ -3,7 +3,7 @@ using MirrorEmu.Device;
 namespace MirrorEmu.Tests.Device;
 
 /// <summary>
-/// One launcher shared by a test class (STYLE.md rules 19, 29): created once with ILGPU's kernel assertions and IR
+/// One launcher shared by a test class: created once with ILGPU's kernel assertions and IR
 /// verifier on, or, where this machine has none of its kind, the reason, which the tests pass to Assert.SkipUnless.
 /// </summary>
 public abstract class LauncherFixture : IDisposable

@@ -4,7 +4,7 @@ using MirrorEmu.Tests.Helpers;
 namespace MirrorEmu.Tests.Differential;
 
 /// <summary>
-/// The differential test against the host kernel (DESIGN.md invariant 6): seeded operation sequences
+/// The differential test against the host kernel (docs/design.md, invariant 6): seeded operation sequences
 /// run on the real kernel (in a forked server process) and on the emulator, compared after every
 /// step. Every divergence must be one <see cref="KnownDivergences"/> explains. CI runs
 /// <see cref="DefaultSequences"/> sequences; MIRROREMU_DIFF_SEQUENCES runs more, MIRROREMU_SEED

@@ -7,7 +7,7 @@ namespace MirrorEmu.Tests.Hmm;
 
 /// <summary>
 /// The PTE scanner: every width (scalar, Vector128, Vector256, Vector512) and every filter against the scalar
-/// reference on seeded random 64-bit words, random request flags and random inputs (DESIGN.md invariant 4), and
+/// reference on seeded random 64-bit words, random request flags and random inputs (docs/design.md, invariant 4), and
 /// the reference against hmm_vma_handle_pte's rules. Every width runs on every machine: a width the hardware
 /// lacks runs in .NET's software fallback. .ci/run runs this class again with AVX-512 off, with AVX2 off, with
 /// hardware intrinsics off and, where AVX-512 exists, with DOTNET_PreferredVectorBitWidth=512, so that the JIT's

@@ -7,10 +7,10 @@ using MirrorEmu.Tests.Helpers;
 namespace MirrorEmu.Tests.Hmm;
 
 /// <summary>
-/// Race tests (STYLE.md rule 21): one thread changes the address space (munmap, mmap, mprotect,
+/// Race tests: one thread changes the address space (munmap, mmap, mprotect,
 /// DONTNEED, COW after fork) while another runs the driver loop; every result the driver accepts
 /// (read_retry false under the driver lock) must match the CPU page table exactly — -EBUSY, never a
-/// wrong pfn (DESIGN.md invariant 2). Time-boxed; CI runs a short budget.
+/// wrong pfn (docs/design.md, invariant 2). Time-boxed; CI runs a short budget.
 /// </summary>
 [Trait("Category", "Stress")]
 public class RangeFaultStressTests

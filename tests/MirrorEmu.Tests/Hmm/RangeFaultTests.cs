@@ -6,7 +6,7 @@ using static MirrorEmu.Tests.Helpers.HmmHelpers;
 
 namespace MirrorEmu.Tests.Hmm;
 
-/// <summary>hmm_range_fault's flag algebra, outputs and errors (reference linux-hmm.md §1, checklist 4–10).</summary>
+/// <summary>hmm_range_fault's flag algebra, outputs and errors.</summary>
 public class RangeFaultTests
 {
     [Fact]

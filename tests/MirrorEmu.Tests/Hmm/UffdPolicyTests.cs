@@ -8,7 +8,7 @@ using static MirrorEmu.Tests.Helpers.HmmHelpers;
 namespace MirrorEmu.Tests.Hmm;
 
 /// <summary>The four userfaultfd fault policies on a 4,096-page userfaultfd VMA with a monitor filling known bytes:
-/// the data ends right and the counters match each policy's definition exactly (DESIGN.md "The policies compared").</summary>
+/// the data ends right and the counters match each policy's definition exactly (docs/design.md, "The policies compared").</summary>
 public class UffdPolicyTests
 {
     private const int PageCount = 4096;

@@ -7,7 +7,7 @@ using MirrorEmu.Tests.Helpers;
 namespace MirrorEmu.Tests.Mm;
 
 /// <summary>
-/// Free late (DESIGN.md invariant 1, STYLE rule 27): a frame whose entry is cleared or replaced while a CPU access
+/// Free late (docs/design.md, invariant 1): a frame whose entry is cleared or replaced while a CPU access
 /// on another thread still copies through the old entry must not be handed out again until that copy is done.
 /// Writers stamp their pages with an owner-and-generation canary, zappers MADV_DONTNEED those pages under them,
 /// a forker makes copy-on-write breaks happen under readers, and checkers keep faulting fresh frames for pages only

@@ -4,7 +4,7 @@ using MirrorEmu.Telemetry;
 
 namespace MirrorEmu.Tests.Notifier;
 
-/// <summary>The interval-notifier sequence protocol (mm/mmu_notifier.c; reference linux-hmm.md §4.3–4.4, checklist 11–14).</summary>
+/// <summary>The interval-notifier sequence protocol (mm/mmu_notifier.c).</summary>
 public class MmuNotifierSubscriptionsTests
 {
     private sealed class Recorder(Func<MmuIntervalNotifier, NotifierRange, ulong, bool>? body = null) : IMmuIntervalNotifierOps
