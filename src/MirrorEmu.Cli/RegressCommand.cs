@@ -225,7 +225,7 @@ internal static class RegressCommand
     private static void Print(TextWriter stdout, RegressionComparison c, bool all, ComparisonOptions options)
     {
         IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
-        console.Profile.Width = Math.Max(console.Profile.Width, 160);
+        console.Profile.Width = Math.Max(console.Profile.Width, 200);
         console.WriteLine($"baseline: commit {c.Baseline.Commit ?? "unknown"}, {c.Baseline.Date:yyyy-MM-dd HH:mm} UTC{(c.Baseline.Timings.Count > 0 ? ", timings " + c.Baseline.Host.Describe() : string.Empty)}");
         console.WriteLine($"current:  commit {c.Current.Commit ?? "unknown"}, {c.Current.Date:yyyy-MM-dd HH:mm} UTC, {c.Current.Host.Describe()}");
         var shown = c.Rows.Where(r => all || r.Verdict != Verdict.Same).ToList();
@@ -247,7 +247,7 @@ internal static class RegressCommand
                 bool timing = r.Kind == "timing";
                 table.AddRow(
                     r.Kind,
-                    Markup.Escape(r.Id),
+                    Markup.Escape(Shorten(r.Id)),
                     Value(r.Baseline, timing),
                     Value(r.Current, timing),
                     Change(r, timing),
@@ -334,7 +334,7 @@ internal static class RegressCommand
         if (steps.Count > 0)
         {
             IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
-            console.Profile.Width = Math.Max(console.Profile.Width, 160);
+            console.Profile.Width = Math.Max(console.Profile.Width, 200);
             var table = new Table().Border(TableBorder.Rounded);
             foreach (string column in new[] { "kind", "figure", "first run that moved", "before", "after", "change" })
             {
@@ -347,7 +347,7 @@ internal static class RegressCommand
                 bool timing = s.Kind == "timing";
                 table.AddRow(
                     s.Kind,
-                    Markup.Escape(s.Id),
+                    Markup.Escape(Shorten(s.Id)),
                     Markup.Escape($"run {s.Run}: {run.Commit ?? "unknown"} ({run.Date:yyyy-MM-dd HH:mm}){(run.Host.Busy ? ", busy host" : string.Empty)}"),
                     Value(s.Before, timing),
                     Value(s.After, timing),
@@ -417,6 +417,8 @@ internal static class RegressCommand
         WriteWhole(path, png);
     }
 
+    /// <summary>A benchmark's name without the benchmark assembly's namespace ("Hmm.PolicyBenchmarks.Batched64"), as tables
+    /// and the chart print it; baselines and histories keep the full name.</summary>
     private static string Shorten(string id) => id.StartsWith("MirrorEmu.Bench.", StringComparison.Ordinal) ? id["MirrorEmu.Bench.".Length..] : id;
 
     private static double ParseThreshold(string text)
