@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using MirrorEmu.Regression;
+using MirrorEmu.Telemetry;
 
 namespace MirrorEmu.Bench;
 
@@ -39,7 +40,7 @@ public static class Program
         }
 
         BenchConfig.InProcess = options.InProcess;
-        double? loadAtStart = RunHost.CurrentLoad();
+        HostLoad loadAtStart = HostLoad.Current();
 #if DEBUG
         IEnumerable<Summary> summaries = BenchmarkSwitcher.FromTypes(types).Run(options.BenchmarkDotNetArguments, new BenchmarkDotNet.Configs.DebugInProcessConfig());
 #else
@@ -52,9 +53,9 @@ public static class Program
     /// <summary>Writes the host and its load at the start and the end of the run beside each results folder's exports
     /// (<see cref="BdnResults.HostFileName"/>), where <c>mirroremu regress --bdn</c> reads it: BenchmarkDotNet's JSON
     /// records the machine but not how busy it was, and a timing from a busy host is marked, not compared silently.</summary>
-    private static void RecordHost(IEnumerable<Summary> summaries, double? loadAtStart)
+    private static void RecordHost(IEnumerable<Summary> summaries, HostLoad loadAtStart)
     {
-        RunHost host = RunHost.Here(loadAtStart, RunHost.CurrentLoad());
+        RunHost host = RunHost.Here(loadAtStart, HostLoad.Current());
         foreach (string folder in summaries.Select(s => s.ResultsDirectoryPath).Where(Directory.Exists).Distinct())
         {
             File.WriteAllText(Path.Combine(folder, BdnResults.HostFileName), System.Text.Json.JsonSerializer.Serialize(host, BdnResults.HostJson));

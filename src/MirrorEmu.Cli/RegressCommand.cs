@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using MirrorEmu.Regression;
-using ScottPlot;
+using MirrorEmu.Telemetry;
 using Spectre.Console;
 
 namespace MirrorEmu.Cli;
@@ -25,13 +25,11 @@ internal static class RegressCommand
     /// <summary>The timings baseline's file name in a baseline folder.</summary>
     public const string TimingsFile = "timings.json";
 
-    private const int ChartFigures = 8;
-
     /// <summary>The command.</summary>
-    /// <param name="stdout">Where the tables go.</param>
-    /// <param name="stderr">Where a run that failed is said, in one line.</param>
-    public static Command Create(TextWriter stdout, TextWriter stderr)
+    /// <param name="context">The streams.</param>
+    public static Command Create(CliContext context)
     {
+        TextWriter stdout = context.Out;
         var baseline = new Option<string>("--baseline") { Description = $"The baseline: a folder with {CountersFile} and {TimingsFile}, or one baseline file.", DefaultValueFactory = _ => DefaultBaseline };
         var bdn = new Option<string?>("--bdn") { Description = "Current timings: a BenchmarkDotNet *-report-full.json, or a folder of them (BenchmarkDotNet.Artifacts/results)." };
         var compareJson = new Option<string?>("--compare-json") { Description = "Current timings: a report written by 'mirroremu compare --json FILE'." };
@@ -47,7 +45,7 @@ internal static class RegressCommand
         var commit = new Option<string?>("--commit") { Description = "The commit to record (default: git rev-parse HEAD, with +dirty for uncommitted changes)." };
         var history = new Option<string?>("--history") { Description = "Report the first run where each figure of this history moved, instead of comparing." };
         var chart = new Option<string?>("--chart") { Description = "With --history: draw the figures' trend, each relative to its first run, to FILE.png." };
-        var figures = new Option<string[]>("--figures") { Description = $"With --chart: the figures to draw (patterns; default: those that moved, else the timings; at most {ChartFigures}).", AllowMultipleArgumentsPerToken = true };
+        var figures = new Option<string[]>("--figures") { Description = $"With --chart: the figures to draw (patterns; default: those that moved, else the timings; at most {ChartWriter.TrendFigures}).", AllowMultipleArgumentsPerToken = true };
         var command = new Command("regress", "Compare counters of fixed scenarios (exact) and benchmark timings (threshold, noise floor) with a baseline; or save a baseline; or find steps in a history.")
         {
             baseline, bdn, compareJson, noCounters, scenarios, filter, threshold, noise, failOnTime, all, save, appendHistory, commit, history, chart, figures,
@@ -76,7 +74,7 @@ internal static class RegressCommand
                     throw new CliUsageException("--chart needs --history FILE (the chart is the history's trend)");
                 }
 
-                var options = new ComparisonOptions { Threshold = t, NoiseNs = n, TimingFilters = r.GetValue(filter) ?? [] };
+                var options = new RegressionOptions { Threshold = t, NoiseNs = n, TimingFilters = r.GetValue(filter) ?? [] };
                 // Bad input is refused before any scenario runs: the timings' files are read, then the baseline.
                 (IReadOnlyList<TimingFigure> timings, RunHost? timingHost) = ReadTimings(r.GetValue(noCounters), r.GetValue(scenarios), r.GetValue(bdn), r.GetValue(compareJson));
                 RegressionRun? reference = r.GetValue(save) is null ? LoadBaseline(r.GetValue(baseline)!, !r.GetValue(noCounters), timings.Count > 0) : null;
@@ -98,12 +96,6 @@ internal static class RegressCommand
             catch (RegressionInputException e)
             {
                 throw new CliUsageException(e.Message);
-            }
-            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
-            {
-                // A scenario that did not end as it must, a file that could not be written: one line, exit 1.
-                stderr.WriteLine($"mirroremu: regress failed: {e.Message.ReplaceLineEndings(" ")}");
-                return CliApp.RunFailed;
             }
         });
         return command;
@@ -143,7 +135,7 @@ internal static class RegressCommand
     private static RegressionRun Collect(bool noCounters, string? scenarios, IReadOnlyList<TimingFigure> timings, RunHost? timingHost, string? commit)
     {
         IReadOnlyList<CounterFigure> counters = [];
-        double? loadAtStart = RunHost.CurrentLoad();
+        HostLoad loadAtStart = HostLoad.Current();
         if (!noCounters)
         {
             counters = CounterScenarios.Run(scenarios);
@@ -151,14 +143,14 @@ internal static class RegressCommand
 
         return new RegressionRun
         {
-            Tool = $"mirroremu {CliApp.Version}",
+            Tool = CliApp.Tool,
             Commit = commit ?? GitCommit(),
             Date = DateTimeOffset.UtcNow,
             // The load beside timings is the one of the run that took them (the benchmark runner records it); without
             // timings it is this run's.
             Host = timings.Count > 0
-                ? timingHost ?? new RunHost { Machine = Environment.MachineName, Cores = Environment.ProcessorCount }
-                : RunHost.Here(loadAtStart, RunHost.CurrentLoad()),
+                ? timingHost ?? new RunHost { Machine = Environment.MachineName, Cores = loadAtStart.Cores }
+                : RunHost.Here(loadAtStart, HostLoad.Current()),
             Counters = counters,
             Timings = timings,
         };
@@ -208,13 +200,13 @@ internal static class RegressCommand
 
         if (current.Counters.Count > 0)
         {
-            WriteWhole(Path.Combine(folder, CountersFile), (current with { Timings = [] }).ToJson());
+            WriteText(Path.Combine(folder, CountersFile), (current with { Timings = [] }).ToJson());
             o.WriteLine($"saved {current.Counters.Count} counters of {current.Counters.Select(c => c.Scenario).Distinct().Count()} scenarios to {Path.Combine(folder, CountersFile)}");
         }
 
         if (current.Timings.Count > 0)
         {
-            WriteWhole(Path.Combine(folder, TimingsFile), (current with { Counters = [] }).ToJson());
+            WriteText(Path.Combine(folder, TimingsFile), (current with { Counters = [] }).ToJson());
             o.WriteLine($"saved {current.Timings.Count} timings to {Path.Combine(folder, TimingsFile)} ({current.Host.Describe()})");
         }
 
@@ -222,7 +214,7 @@ internal static class RegressCommand
         return 0;
     }
 
-    private static void Print(TextWriter stdout, RegressionComparison c, bool all, ComparisonOptions options)
+    private static void Print(TextWriter stdout, RegressionComparison c, bool all, RegressionOptions options)
     {
         IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
         console.Profile.Width = Math.Max(console.Profile.Width, 200);
@@ -317,9 +309,9 @@ internal static class RegressCommand
             throw new CliUsageException($"--chart {chart}: the chart is a PNG (name the file *.png)");
         }
 
-        if (chart is not null && Path.GetDirectoryName(Path.GetFullPath(chart)) is { } dir && !Directory.Exists(dir))
+        if (chart is not null && AtomicFile.WhyNotWritable(chart) is { } why)
         {
-            throw new CliUsageException($"--chart {chart}: the folder does not exist");
+            throw new CliUsageException($"--chart: {why}");
         }
 
         RegressionHistory h = RegressionHistory.Load(path);
@@ -359,67 +351,17 @@ internal static class RegressCommand
 
         if (chart is not null)
         {
-            WriteChart(h, steps, figurePatterns, chart);
+            ChartWriter.WriteTrend(h, steps, figurePatterns, chart);
             stdout.WriteLine($"chart: {chart}");
         }
 
         return 0;
     }
 
-    /// <summary>The trend: each chosen figure relative to its first run, one line each, a dashed line at each figure's first
-    /// step; runs on a busy host are marked with an asterisk on the axis.</summary>
-    private static void WriteChart(RegressionHistory h, IReadOnlyList<FigureStep> steps, string[] patterns, string path)
-    {
-        IReadOnlyList<(string Kind, string Id, double[] Values)> series = h.Series();
-        List<(string Kind, string Id, double[] Values)> chosen = patterns.Length > 0
-            ? [.. series.Where(s => patterns.Any(p => Wildcard.IsMatch(s.Id, p)))]
-            : [.. series.Where(s => steps.Any(x => x.Id == s.Id)).DefaultIfEmpty().Where(s => s.Id is not null)];
-        if (chosen.Count == 0 && patterns.Length == 0)
-        {
-            chosen = [.. series.Where(s => s.Kind == "timing")];
-        }
-
-        if (chosen.Count == 0)
-        {
-            throw new CliUsageException(patterns.Length > 0 ? $"--figures {string.Join(' ', patterns)}: no figure of the history matches" : "--chart: the history has no figure that moved and no timing to draw");
-        }
-
-        chosen = [.. chosen.Take(ChartFigures)];
-        var plot = new Plot();
-        double[] xs = [.. Enumerable.Range(0, h.Runs.Count).Select(i => (double)i)];
-        foreach ((string kind, string id, double[] values) in chosen)
-        {
-            double first = values.FirstOrDefault(v => !double.IsNaN(v) && v != 0);
-            if (first == 0)
-            {
-                continue;
-            }
-
-            var scatter = plot.Add.Scatter(xs, values.Select(v => v / first).ToArray());
-            scatter.LegendText = $"{(kind == "timing" ? "time" : "count")} {Shorten(id)}";
-            scatter.MarkerSize = 6;
-            scatter.LineWidth = 2;
-            if (steps.FirstOrDefault(s => s.Id == id) is { } step)
-            {
-                var line = plot.Add.VerticalLine(step.Run - 0.5);
-                line.Color = scatter.Color;
-                line.LinePattern = LinePattern.Dashed;
-            }
-        }
-
-        string[] labels = [.. h.Runs.Select((r, i) => $"{i}{(r.Host.Busy ? "*" : string.Empty)}\n{(r.Commit is { Length: > 7 } c ? c[..7] + (c.EndsWith("+dirty", StringComparison.Ordinal) ? "+" : string.Empty) : r.Commit ?? "?")}")];
-        plot.Axes.Bottom.SetTicks(xs, labels);
-        plot.Axes.Bottom.Label.Text = "run (commit); * = busy host; dashed: first run where the figure moved";
-        plot.Axes.Left.Label.Text = "relative to the figure's first run";
-        plot.Title($"mirroremu regress: {h.Runs.Count} runs, {chosen.Count} figures");
-        plot.ShowLegend(Alignment.UpperLeft);
-        byte[] png = plot.GetImageBytes(1000, 560, ImageFormat.Png);
-        WriteWhole(path, png);
-    }
-
     /// <summary>A benchmark's name without the benchmark assembly's namespace ("Hmm.PolicyBenchmarks.Batched64"), as tables
-    /// and the chart print it; baselines and histories keep the full name.</summary>
-    private static string Shorten(string id) => id.StartsWith("MirrorEmu.Bench.", StringComparison.Ordinal) ? id["MirrorEmu.Bench.".Length..] : id;
+    /// and charts print it; baselines and histories keep the full name.</summary>
+    /// <param name="id">The figure's identity.</param>
+    internal static string Shorten(string id) => id.StartsWith("MirrorEmu.Bench.", StringComparison.Ordinal) ? id["MirrorEmu.Bench.".Length..] : id;
 
     private static double ParseThreshold(string text)
     {
@@ -475,14 +417,7 @@ internal static class RegressCommand
         }
     }
 
-    /// <summary>Writes a file whole or not at all (a temporary file beside it, renamed over it).</summary>
-    private static void WriteWhole(string path, string text) => WriteWhole(path, System.Text.Encoding.UTF8.GetBytes(text + "\n"));
-
-    private static void WriteWhole(string path, byte[] bytes)
-    {
-        string full = Path.GetFullPath(path);
-        string temp = full + $".{Environment.ProcessId}.tmp";
-        File.WriteAllBytes(temp, bytes);
-        File.Move(temp, full, overwrite: true);
-    }
+    /// <summary>Writes a text file whole or not at all (<see cref="AtomicFile"/>).</summary>
+    private static void WriteText(string path, string text) =>
+        AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text + "\n")));
 }

@@ -14,9 +14,7 @@ public partial class ReadmeSampleTests
     [Fact]
     public void TheLibrarySampleRunsAsShown()
     {
-        var output = new StringWriter();
-        Console.SetOut(output);
-        try
+        string[] lines = Capture(() =>
         {
             // README: begin library
             using var mm = new AddressSpace();                       // 48-bit VA, 4 KiB pages, 8 GiB frame pool
@@ -26,36 +24,38 @@ public partial class ReadmeSampleTests
             Console.WriteLine(r);                                     // -EINVAL: mprotect: addr=0x... is not page aligned
             using AddressSpace child = mm.Fork();                    // private pages become copy-on-write
             // README: end
+        });
+        Assert.Matches(@"^-EINVAL: mprotect: addr=0x[0-9A-F]+ is not page aligned$", Assert.Single(lines));
+    }
 
+    [Fact]
+    public void TheUserfaultfdSampleRunsOnItsOwnAndPrintsWhatTheReadmeSays()
+    {
+        string[] lines = Capture(() =>
+        {
             // README: begin userfaultfd
-            ulong len = 1 << 20;                                                   // the range mapped above
-            var uffd = new Userfaultfd(mm);                                        // userfaultfd(2)
+            using var mm = new AddressSpace();
+            ulong len = 256 * 4096;                                                // 256 pages
+            mm.MmapAnonymous(len, Prot.ReadWrite, MapFlags.Private, out ulong addr).ThrowIfError();
+            using var uffd = new Userfaultfd(mm);                                  // userfaultfd(2)
             uffd.Api(UffdApi.Version, UffdFeatures.ThreadId, out _).ThrowIfError(); // UFFDIO_API
             uffd.Register(addr, len, UffdRegisterMode.Missing, out _).ThrowIfError(); // UFFDIO_REGISTER
             using var monitor = new UffdMonitor(uffd, new UffdMonitorOptions { Fill = new PatternFill(0xAB), Resolution = UffdResolution.Block, BlockPages = 64 });
 
             var ops = new SeqNotifierOps();                                        // set_seq under a driver lock
             var notifier = new MmuIntervalNotifier(ops);
-            mm.Notifiers.Insert(notifier, addr, len);                              // mmu_interval_notifier_insert
+            mm.Notifiers.Insert(notifier, addr, len).ThrowIfError();               // mmu_interval_notifier_insert
             var range = new HmmRange(mm, notifier, addr, addr + len)
             {
                 DefaultFlags = HmmPfn.ReqFault | HmmPfn.ReqWrite,
                 UffdPolicy = UffdFaultPolicy.Batched,                              // or Unsupported, SinglePage, RangeEvent
             };
             KResult rc = HmmDriverLoop.Run(range, ops.DriverLock, HmmFault.DefaultTimeoutMs); // read_begin → lock → hmm_range_fault → read_retry
-            Console.WriteLine($"{rc} round trips={range.Stats.RoundTrips} restarts={range.Stats.EbusyRestarts}");
-            // prints: 0 round trips=4 restarts=0   (256 pages, a 64-page block per round trip)
+            Console.WriteLine($"{rc} round trips={range.Stats.RoundTrips} restarts={range.Stats.EbusyRestarts} byte={mm.CpuReadUInt64(addr) & 0xFF:X2}");
             // README: end
-            uffd.Dispose();
-        }
-        finally
-        {
-            Console.SetOut(new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true });
-        }
-
-        string[] lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        Assert.Matches(@"^-EINVAL: mprotect: addr=0x[0-9A-F]+ is not page aligned$", lines[0]);
-        Assert.Equal("0 round trips=4 restarts=0", lines[1]); // the first page was written before the registration: still 4 blocks
+        });
+        Assert.Equal("0 round trips=4 restarts=0 byte=AB", Assert.Single(lines));
+        Assert.Contains("```\n0 round trips=4 restarts=0 byte=AB\n```", File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md")).ReplaceLineEndings("\n"));
     }
 
     [Theory]
@@ -71,7 +71,52 @@ public partial class ReadmeSampleTests
         Assert.True(Normalize(readme).Contains(code, StringComparison.Ordinal), $"the README's '{sample}' sample is not the code this test runs:\n{code}");
     }
 
+    [Fact]
+    public void EveryLinkInTheReadmeResolvesInsideTheRepository()
+    {
+        string readme = File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md"));
+        foreach (Match link in LocalLink().Matches(readme))
+        {
+            string target = link.Groups["path"].Value;
+            Assert.False(target.Contains("..", StringComparison.Ordinal), $"the README links outside the repository: {target}");
+            Assert.True(File.Exists(Path.Combine(RepoPaths.Root, target)) || Directory.Exists(Path.Combine(RepoPaths.Root, target)), $"the README links to {target}, which the repository does not have");
+        }
+
+        Assert.DoesNotContain("../shared", readme, StringComparison.Ordinal);
+        Assert.DoesNotContain("DESIGN.md", readme, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheReadmeShowsTheExampleScenarioAsItIsInScenarios()
+    {
+        string readme = Normalize(File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md")));
+        string file = Normalize(File.ReadAllText(Path.Combine(RepoPaths.Root, "scenarios", "batched-policy-counters.json")));
+        Assert.True(readme.Contains(file, StringComparison.Ordinal), "the README's scenario example is not scenarios/batched-policy-counters.json");
+    }
+
+    /// <summary>Runs <paramref name="sample"/> with the console captured; returns its lines.</summary>
+    private static string[] Capture(Action sample)
+    {
+        var output = new StringWriter();
+        TextWriter original = Console.Out;
+        Console.SetOut(output);
+        try
+        {
+            sample();
+        }
+        finally
+        {
+            Console.SetOut(original);
+        }
+
+        return output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    }
+
     /// <summary>Lines trimmed of indentation, joined by newlines (the README's blocks are not indented).</summary>
     private static string Normalize(string text) =>
         string.Join('\n', text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0));
+
+    /// <summary>Markdown links and images whose target is a path, not a URL or an anchor.</summary>
+    [GeneratedRegex(@"\]\((?<path>(?!https?://|#)[^)\s]+)\)")]
+    private static partial Regex LocalLink();
 }

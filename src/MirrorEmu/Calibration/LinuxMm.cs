@@ -4,7 +4,7 @@ namespace MirrorEmu.Calibration;
 
 /// <summary>
 /// The host kernel's memory-management calls, for comparing the emulator with the real kernel (the
-/// differential test, DESIGN.md invariant 6): syscall numbers, the few libc entry points the test
+/// differential test, docs/design.md invariant 6): syscall numbers, the few libc entry points the test
 /// process needs, and the machine code of <see cref="LinuxMmProcess"/>'s syscall server.
 /// </summary>
 /// <remarks>

@@ -8,8 +8,8 @@ namespace MirrorEmu.Calibration;
 /// MADV_DONTNEED, one context with MISSING registration, and a monitor thread that answers each
 /// page fault with one UFFDIO_COPY (DONTWAKE) of the aligned block of <c>blockPages</c> pages around it
 /// and one UFFDIO_WAKE. It
-/// measures what the emulator's userfaultfd reproduces (bench Uffd/KernelUffdBenchmarks; DESIGN.md
-/// "Two kinds of figure").
+/// measures what the emulator's userfaultfd reproduces (bench Uffd/KernelUffdBenchmarks, and
+/// <see cref="KernelCalibration"/> for <c>mirroremu calibrate</c>).
 /// </summary>
 /// <remarks>
 /// Structures and request numbers are those of include/uapi/linux/userfaultfd.h: struct uffdio_api
@@ -31,6 +31,7 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
     private const int MapPrivateAnonymous = 0x02 | 0x20;
     private const int MadvDontNeed = 4;
     private const int MadvPopulateWrite = 23;
+    private const int MadvNoHugePage = 15;
     private const short PollIn = 1;
     private const int PollMs = 50;
     private const int Eexist = 17;
@@ -140,6 +141,12 @@ internal sealed unsafe partial class LinuxUffd : IDisposable
     /// <param name="length">Page-aligned length.</param>
     /// <returns>0, or -errno.</returns>
     public static int DontNeed(nint start, nuint length) => Madvise(start, length, MadvDontNeed) == 0 ? 0 : -Marshal.GetLastPInvokeError();
+
+    /// <summary>MADV_NOHUGEPAGE over the range: the kernel faults it in 4 KiB pages, never a transparent huge page.</summary>
+    /// <param name="start">Page-aligned start.</param>
+    /// <param name="length">Page-aligned length.</param>
+    /// <returns>0, or -errno.</returns>
+    public static int NoHugePage(nint start, nuint length) => Madvise(start, length, MadvNoHugePage) == 0 ? 0 : -Marshal.GetLastPInvokeError();
 
     /// <summary>Stops the monitor and closes the context (the registration goes with it).</summary>
     public void Dispose()

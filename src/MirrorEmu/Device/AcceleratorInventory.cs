@@ -7,7 +7,8 @@ namespace MirrorEmu.Device;
 /// <param name="Kind">CPU, Cuda or OpenCL.</param>
 /// <param name="Name">The device's name.</param>
 /// <param name="MemoryBytes">Its memory in bytes.</param>
-public readonly record struct AcceleratorInfo(string Kind, string Name, long MemoryBytes);
+/// <param name="WarpSize">Threads that run in lockstep (ILGPU's WarpSize: 32 on NVIDIA GPUs).</param>
+public readonly record struct AcceleratorInfo(string Kind, string Name, long MemoryBytes, int WarpSize);
 
 /// <summary>Lists the accelerators ILGPU can create here (CPU always; CUDA and OpenCL where a GPU and its driver exist).</summary>
 public static class AcceleratorInventory
@@ -22,7 +23,7 @@ public static class AcceleratorInventory
             var devices = new List<AcceleratorInfo>();
             foreach (ILGPU.Runtime.Device device in context)
             {
-                devices.Add(new AcceleratorInfo(device.AcceleratorType.ToString(), device.Name, device.MemorySize));
+                devices.Add(new AcceleratorInfo(device.AcceleratorType.ToString(), device.Name, device.MemorySize, device.WarpSize));
             }
 
             return (devices, null);

@@ -4,8 +4,8 @@ using MirrorEmu.Notifier;
 namespace MirrorEmu.Hmm;
 
 /// <summary>
-/// The canonical driver loop around hmm_range_fault (lib/test_hmm.c's dmirror_range_fault; reference
-/// linux-hmm.md §2.3): read_begin → mmap read lock → hmm_range_fault → unlock → driver lock →
+/// The canonical driver loop around hmm_range_fault (lib/test_hmm.c's dmirror_range_fault, and
+/// Documentation/mm/hmm.rst): read_begin → mmap read lock → hmm_range_fault → unlock → driver lock →
 /// read_retry, again while the range moved, within an overall time budget.
 /// </summary>
 public static class HmmDriverLoop
@@ -18,19 +18,27 @@ public static class HmmDriverLoop
     /// its device page table); may be null. It must not take the mmap lock, touch memory through the CPU (CpuRead/CpuWrite),
     /// fault, or wait for a userfaultfd monitor: the driver lock is inside the mmap lock in the lock order (see the top of
     /// Mm/AddressSpace.cs), so any of these can deadlock against an invalidation; the lock-order checker reports it.</param>
-    /// <returns>0; -EBUSY when the budget ran out; or hmm_range_fault's error.</returns>
-    public static KResult Run(HmmRange range, DriverLock driverLock, int timeoutMs, Action<HmmRange>? whileLocked = null)
+    /// <param name="cancellation">The fatal signal: -EINTR, checked between calls, while waiting for the mmap lock or the
+    /// sequence, and by a userfaultfd fault waiting for its monitor.</param>
+    /// <returns>0; -EBUSY when the budget ran out; -EINTR; or hmm_range_fault's error.</returns>
+    public static KResult Run(HmmRange range, DriverLock driverLock, int timeoutMs, Action<HmmRange>? whileLocked = null, CancellationToken cancellation = default)
     {
-        int rc = RunCore(range, driverLock, timeoutMs, whileLocked);
+        int rc = RunCore(range, driverLock, timeoutMs, whileLocked, cancellation);
         return rc == 0 ? KResult.Ok : KResult.Error(-rc, $"hmm driver loop [0x{range.Start:X16}, 0x{range.End:X16}): {range.FailReason ?? (rc == -Errno.EBUSY ? $"the range kept changing for {timeoutMs} ms" : Errno.Name(rc))}");
     }
 
-    private static int RunCore(HmmRange range, DriverLock driverLock, int timeoutMs, Action<HmmRange>? whileLocked)
+    private static int RunCore(HmmRange range, DriverLock driverLock, int timeoutMs, Action<HmmRange>? whileLocked, CancellationToken cancellation)
     {
         AddressSpace mm = range.Mm;
         long deadline = Environment.TickCount64 + timeoutMs;
+        using CurrentTask.Scope scope = CurrentTask.Enter(cancellation);
         while (true)
         {
+            if (cancellation.IsCancellationRequested)
+            {
+                return -Errno.EINTR;
+            }
+
             long left = deadline - Environment.TickCount64;
             if (left <= 0)
             {
@@ -38,14 +46,18 @@ public static class HmmDriverLoop
             }
 
             MmuNotifierSubscriptions subs = range.Notifier.Subscriptions ?? throw new InvalidOperationException("the range's notifier is not inserted");
-            int rc = subs.TryReadBegin(range.Notifier, out ulong seq, (int)Math.Min(left, int.MaxValue));
+            int rc = subs.TryReadBegin(range.Notifier, out ulong seq, (int)Math.Min(left, int.MaxValue), cancellation);
             if (rc != 0)
             {
                 return rc;
             }
 
             range.NotifierSeq = seq;
-            mm.MmapLock.ReadLock();
+            if (mm.MmapLock.ReadLockKillable(cancellation) != 0)
+            {
+                return -Errno.EINTR;
+            }
+
             try
             {
                 rc = HmmFault.RangeFaultCore(range);

@@ -4,7 +4,7 @@ using MirrorEmu.Mm;
 namespace MirrorEmu.Hmm;
 
 /// <summary>
-/// hmm_range_fault (mm/hmm.c; reference linux-hmm.md §1.2–1.3) with the kernel's flag and error
+/// hmm_range_fault (mm/hmm.c: hmm_range_fault, hmm_vma_walk_pmd, hmm_vma_handle_pte) with the kernel's flag and error
 /// semantics, and the fault policies for userfaultfd VMAs (<see cref="UffdFaultPolicy"/>).
 /// </summary>
 /// <remarks>
@@ -14,7 +14,7 @@ namespace MirrorEmu.Hmm;
 /// an access that can only fail). The runs are then faulted (regular VMAs in batch, a leaf table of
 /// empty entries per pool lock hold; userfaultfd VMAs by the policy), and the walk restarts from
 /// <c>last</c> after the notifier check, as the kernel's -EBUSY loop does. Entries below <c>last</c>
-/// are outputs and the rest are untouched inputs at every return (§1.2).</para>
+/// are outputs and the rest are untouched inputs at every return (the contract of hmm_range_fault's comment in mm/hmm.c).</para>
 /// <para>Split by concern: <c>Hmm.Walk.cs</c> (the page-table walk) and <c>Hmm.Fault.cs</c> (faulting the runs).</para>
 /// </remarks>
 public static partial class HmmFault
@@ -83,7 +83,7 @@ public static partial class HmmFault
     }
 
     /// <summary>
-    /// hmm_range_fault_unlocked_timeout (the v7/v8 series, reference linux-hmm.md §6): takes the mmap lock
+    /// hmm_range_fault_unlocked_timeout (the 2026 "mm/hmm: Add userfaultfd support" series, v7/v8): takes the mmap lock
     /// itself, re-reads the notifier sequence before every pass, and retries -EBUSY until the timeout.
     /// </summary>
     /// <param name="range">The range.</param>

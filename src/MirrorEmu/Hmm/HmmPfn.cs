@@ -5,7 +5,7 @@ namespace MirrorEmu.Hmm;
 // [63 VALID][62 WRITE][61 ERROR][60 DMA_MAPPED][59 P2PDMA][58 P2PDMA_BUS][57..53 order][52..0 pfn]
 
 /// <summary>
-/// The HMM pfn word, bit-exact with include/linux/hmm.h (reference linux-hmm.md §1.1): the same word
+/// The HMM pfn word, bit-exact with include/linux/hmm.h (enum hmm_pfn_flags): the same word
 /// is the per-page request on input (REQ_FAULT = VALID, REQ_WRITE = WRITE) and the result on output.
 /// Every output keeps the sticky in/out bits (DMA_MAPPED, P2PDMA, P2PDMA_BUS) and replaces the rest.
 /// </summary>

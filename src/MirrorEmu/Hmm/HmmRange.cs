@@ -5,7 +5,7 @@ using MirrorEmu.Telemetry;
 namespace MirrorEmu.Hmm;
 
 /// <summary>
-/// struct hmm_range (include/linux/hmm.h; reference linux-hmm.md §1.1): the notifier and its sequence,
+/// struct hmm_range (include/linux/hmm.h): the notifier and its sequence,
 /// the half-open [Start, End), the pfn array (input requests and outputs), the default flags, the
 /// pfn-flags mask and the device-private owner; plus MirrorEmu's choices of fault extent and
 /// userfaultfd policy, and the statistics its calls add up.

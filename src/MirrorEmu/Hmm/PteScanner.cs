@@ -14,7 +14,7 @@ namespace MirrorEmu.Hmm;
 /// One loop body (<see cref="ScanVector{TVector, TFilter}"/>) serves every width (Vector128, Vector256,
 /// Vector512) and every request shape (an <see cref="IPteFilter"/>); the scalar reference
 /// (<see cref="ScanReference"/>) writes hmm_vma_handle_pte's rules plainly, and every path is tested against
-/// it on seeded random words (DESIGN.md invariant 4).
+/// it on seeded random words (docs/design.md, invariant 4).
 /// </summary>
 /// <remarks>
 /// <para>The fast path handles empty entries and present ones whose page is a plain page: not special, or

@@ -1,6 +1,6 @@
 namespace MirrorEmu.Hmm;
 
-/// <summary>How hmm_range_fault treats a page it must fault in a VMA registered with userfaultfd (MISSING): DESIGN.md, "The policies compared".</summary>
+/// <summary>How hmm_range_fault treats a page it must fault in a VMA registered with userfaultfd (MISSING): docs/design.md, "The policies compared".</summary>
 public enum UffdFaultPolicy
 {
     /// <summary>The kernel before the 2026 patch: no FAULT_FLAG_ALLOW_RETRY, so handle_userfault answers VM_FAULT_SIGBUS and the call fails with -EFAULT.</summary>
@@ -13,7 +13,7 @@ public enum UffdFaultPolicy
     RangeEvent,
 }
 
-/// <summary>Which pages a fault covers once a page needs one (reference linux-hmm.md §1.3, DESIGN.md "Fault extent").</summary>
+/// <summary>Which pages a fault covers once a page needs one (mm/hmm.c hmm_vma_fault and hmm_vma_walk_hole; docs/design.md "Fault extent").</summary>
 public enum FaultExtent
 {
     /// <summary>As the kernel: from the first page that needs it to the end of the walk chunk (the PMD span, or the whole hole).</summary>

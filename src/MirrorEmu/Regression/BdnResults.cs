@@ -156,8 +156,8 @@ public static class BdnResults
         }
     }
 
-    /// <summary>The JSON conventions of <see cref="HostFileName"/> (camelCase, indented).</summary>
-    public static JsonSerializerOptions HostJson { get; } = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    /// <summary>The JSON conventions of <see cref="HostFileName"/> (the project's report conventions).</summary>
+    public static JsonSerializerOptions HostJson => Telemetry.ReportJson.Options;
 
     private static JsonElement Required(JsonElement parent, string name, JsonValueKind kind, string file, string at)
     {

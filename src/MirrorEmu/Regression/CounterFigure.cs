@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace MirrorEmu.Regression;
 
 /// <summary>One counter of one fixed scenario, as the code path that did the work counted it (DESIGN.md invariant 3),
@@ -10,6 +12,7 @@ namespace MirrorEmu.Regression;
 public sealed record CounterFigure(string Scenario, string Counter, long Value, double Tolerance = 0)
 {
     /// <summary>"scenario/counter": the figure's identity in baselines and histories.</summary>
+    [JsonIgnore]
     public string Id => $"{Scenario}:{Counter}";
 
     /// <summary>True when <paramref name="current"/> is within <see cref="Tolerance"/> of this (the baseline's) value.</summary>

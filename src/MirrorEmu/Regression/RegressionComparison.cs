@@ -71,7 +71,7 @@ public sealed class RegressionComparison
     /// <param name="scenarioFilter">Only the baseline counters of scenarios matching this pattern are expected (null: all
     /// of them, when the current run has counters).</param>
     /// <returns>The comparison.</returns>
-    public static RegressionComparison Compare(RegressionRun baseline, RegressionRun current, ComparisonOptions options, string? scenarioFilter = null)
+    public static RegressionComparison Compare(RegressionRun baseline, RegressionRun current, RegressionOptions options, string? scenarioFilter = null)
     {
         ArgumentNullException.ThrowIfNull(baseline);
         ArgumentNullException.ThrowIfNull(current);
@@ -116,7 +116,7 @@ public sealed class RegressionComparison
         }
     }
 
-    private static void CompareTimings(RegressionRun baseline, RegressionRun current, ComparisonOptions options, List<ComparisonRow> rows)
+    private static void CompareTimings(RegressionRun baseline, RegressionRun current, RegressionOptions options, List<ComparisonRow> rows)
     {
         // A source's timings are compared when the current run has that source (a compare report does not make every
         // BenchmarkDotNet baseline entry missing), and only those the filters select.

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using MirrorEmu.Telemetry;
 
 namespace MirrorEmu.Regression;
 
@@ -13,8 +13,9 @@ public sealed record RegressionRun
     /// <summary>The schema's version; a reader refuses another.</summary>
     public const int CurrentSchemaVersion = 1;
 
-    private static readonly JsonSerializerOptions s_indented = Options(indented: true);
-    private static readonly JsonSerializerOptions s_line = Options(indented: false);
+    // The project's report conventions (camelCase, nulls written, an unknown field refused), on one line for a history.
+    private static readonly JsonSerializerOptions s_indented = ReportJson.Options;
+    private static readonly JsonSerializerOptions s_line = Line();
 
     /// <summary>The schema version.</summary>
     public int SchemaVersion { get; init; } = CurrentSchemaVersion;
@@ -135,17 +136,9 @@ public sealed record RegressionRun
     /// <param name="text">The text.</param>
     internal static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
-    private static JsonSerializerOptions Options(bool indented)
+    private static JsonSerializerOptions Line()
     {
-        var o = new JsonSerializerOptions
-        {
-            PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-            WriteIndented = indented,
-            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-            UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-            IgnoreReadOnlyProperties = true,
-            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        };
+        var o = new JsonSerializerOptions(ReportJson.Options) { WriteIndented = false };
         o.MakeReadOnly(populateMissingResolver: true);
         return o;
     }

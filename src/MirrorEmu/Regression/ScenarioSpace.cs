@@ -2,20 +2,22 @@ using MirrorEmu.Hmm;
 using MirrorEmu.Mm;
 using MirrorEmu.Notifier;
 using MirrorEmu.Uffd;
+using MirrorEmu.Workloads;
 
 namespace MirrorEmu.Regression;
 
 /// <summary>
 /// What a counter scenario runs on: a fresh address space over its own frame pool (so its Mm counters count this
 /// scenario alone), one private anonymous mapping, and, when asked, a userfaultfd context registered over it (MISSING)
-/// with a monitor thread. Disposing it stops the monitor (joining its thread) before the address space goes.
+/// with a monitor thread (<see cref="MonitoredRange"/>). Disposing it stops the monitor (joining its thread) before the
+/// address space goes.
 /// </summary>
 internal sealed class ScenarioSpace : IDisposable
 {
     /// <summary>The byte a monitor fills pages with.</summary>
     public const byte FillByte = 0x5A;
 
-    private readonly UffdMonitor? _monitor;
+    private readonly MonitoredRange? _uffd;
 
     /// <summary>Maps <paramref name="pages"/> pages and registers them with userfaultfd when <paramref name="resolution"/> is given.</summary>
     /// <param name="pages">Pages in the mapping.</param>
@@ -30,16 +32,7 @@ internal sealed class ScenarioSpace : IDisposable
         Start = start;
         if (resolution is { } r)
         {
-            Ctx = new Userfaultfd(Mm);
-            Ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
-            Ctx.Register(start, Bytes, UffdRegisterMode.Missing, out _).ThrowIfError();
-            _monitor = new UffdMonitor(Ctx, new UffdMonitorOptions
-            {
-                Fill = fill?.Invoke(Mm, start) ?? new PatternFill(FillByte),
-                Resolution = r,
-                BlockPages = blockPages,
-                ThreadName = "regress-monitor",
-            });
+            _uffd = new MonitoredRange(Mm, start, Bytes, r, fill?.Invoke(Mm, start) ?? new PatternFill(FillByte), blockPages);
         }
     }
 
@@ -56,7 +49,7 @@ internal sealed class ScenarioSpace : IDisposable
     public ulong Bytes => (ulong)Pages * PageGeometry.PageSize;
 
     /// <summary>The userfaultfd context, or null for a regular VMA.</summary>
-    public Userfaultfd? Ctx { get; }
+    public Userfaultfd? Ctx => _uffd?.Context;
 
     /// <summary>An HMM range over the whole mapping, requesting every page writable, its notifier inserted.</summary>
     /// <param name="policy">How pages of the userfaultfd VMA are faulted.</param>
@@ -99,8 +92,7 @@ internal sealed class ScenarioSpace : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
-        _monitor?.Dispose();
-        Ctx?.Dispose();
+        _uffd?.Dispose();
         Mm.Dispose();
     }
 }

@@ -12,12 +12,16 @@ public readonly record struct StepSegment(int Start, int End, double Value, doub
 /// function minimizing γ·(pieces) + Σ|y − μ| (the l1 Potts problem, solved exactly by dynamic programming as in
 /// Friedrich et al. 2008), with γ chosen by asv's information criterion β·k + ln(σ₀ + Σ|y − μ|), β = 4·ln(n)/n, over a
 /// grid of γ from γ₀·0.1/n to γ₀ (γ₀ the one-piece cost); then a boundary counts as a step only when the jump between the
-/// two pieces exceeds both pieces' errors, the relative threshold and the absolute noise floor (asv's detect_regressions
-/// filter, in both directions). Differences from asv, for a history of tens of runs: the exact solver instead of the
+/// two pieces exceeds both pieces' errors, the relative threshold and the absolute noise floor, and both pieces hold at
+/// least <see cref="MinRuns"/> runs (asv's detect_regressions filter and its min_size, in both directions: one outlying
+/// run is not a step). Differences from asv, for a history of tens of runs: the exact solver instead of the
 /// windowed approximation, a grid instead of a golden-section search, and no AR(1) noise-correlation term.
 /// </summary>
 public static class StepDetector
 {
+    /// <summary>The fewest runs on each side of a step (asv's min_size).</summary>
+    public const int MinRuns = 2;
+
     private const int GammaGrid = 41;
 
     /// <summary>The piecewise-constant fit of <paramref name="y"/>.</summary>
@@ -82,7 +86,8 @@ public static class StepDetector
         {
             StepSegment before = pieces[j], after = pieces[j + 1];
             double jump = Math.Abs(after.Value - before.Value);
-            if (jump > Math.Max(Math.Max(before.Error, after.Error), Math.Max(threshold * Math.Abs(before.Value), noise)))
+            if (before.End - before.Start >= MinRuns && after.End - after.Start >= MinRuns
+                && jump > Math.Max(Math.Max(before.Error, after.Error), Math.Max(threshold * Math.Abs(before.Value), noise)))
             {
                 return (after.Start, before.Value, after.Value);
             }

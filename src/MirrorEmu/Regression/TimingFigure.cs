@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace MirrorEmu.Regression;
 
 /// <summary>
@@ -43,6 +45,7 @@ public sealed record TimingFigure
 
     /// <summary>"multimodal", "bimodal", "several?" or null, from <see cref="MValue"/> with the cut-offs of
     /// BenchmarkDotNet's MultimodalDistributionAnalyzer (which dotnet/performance's ResultsComparer prints as Modality).</summary>
+    [JsonIgnore]
     public string? Modality => MValue switch
     {
         > 4.2 => "multimodal",

@@ -4,7 +4,7 @@ namespace MirrorEmu.Telemetry;
 
 /// <summary>
 /// A set of event counters indexed by an enum, one cache line each. Every figure a report prints
-/// comes from one of these, incremented by the code path that does the work (DESIGN.md invariant 3).
+/// comes from one of these, incremented by the code path that does the work (docs/design.md, invariant 3).
 /// </summary>
 /// <typeparam name="TEvent">An enum whose values are 0..N-1.</typeparam>
 /// <remarks>

@@ -1,7 +1,6 @@
 using MirrorEmu.Hmm;
 using MirrorEmu.Mm;
 using MirrorEmu.Notifier;
-using MirrorEmu.Uffd;
 
 namespace MirrorEmu.Workloads;
 
@@ -13,8 +12,7 @@ namespace MirrorEmu.Workloads;
 /// </summary>
 public sealed class PolicyScenario : IDisposable
 {
-    private readonly Userfaultfd? _ctx;
-    private readonly UffdMonitor? _monitor;
+    private readonly MonitoredRange? _uffd;
     private readonly SeqNotifierOps _ops = new();
 
     /// <summary>Sets the scenario up.</summary>
@@ -32,24 +30,11 @@ public sealed class PolicyScenario : IDisposable
         Fill = policy is null ? (byte)0 : fill;
         if (policy is { } p)
         {
-            _ctx = new Userfaultfd(Mm);
-            _ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
-            _ctx.Register(start, bytes, UffdRegisterMode.Missing, out _).ThrowIfError();
-            _monitor = new UffdMonitor(_ctx, new UffdMonitorOptions
-            {
-                Fill = new PatternFill(fill),
-                Resolution = p switch
-                {
-                    UffdFaultPolicy.Batched => UffdResolution.Block,
-                    UffdFaultPolicy.RangeEvent => UffdResolution.WholeRun,
-                    _ => UffdResolution.SinglePage,
-                },
-                BlockPages = monitorBatch,
-            });
+            _uffd = new MonitoredRange(Mm, start, bytes, ComparePolicies.MonitorResolution(p), fill, monitorBatch);
         }
 
         var notifier = new MmuIntervalNotifier(_ops);
-        Mm.Notifiers.Insert(notifier, start, bytes);
+        Mm.Notifiers.Insert(notifier, start, bytes).ThrowIfError();
         Range = new HmmRange(Mm, notifier, start, start + bytes)
         {
             DefaultFlags = HmmPfn.ReqFault | HmmPfn.ReqWrite,
@@ -59,6 +44,9 @@ public sealed class PolicyScenario : IDisposable
 
     /// <summary>The address space.</summary>
     public AddressSpace Mm { get; }
+
+    /// <summary>The userfaultfd context and monitor, or null for the regular VMA.</summary>
+    public MonitoredRange? Userfault => _uffd;
 
     /// <summary>The range faulted.</summary>
     public HmmRange Range { get; }
@@ -71,7 +59,7 @@ public sealed class PolicyScenario : IDisposable
 
     /// <summary>The driver loop over the whole range.</summary>
     /// <returns>0 or hmm_range_fault's error.</returns>
-    public KResult Fault() => HmmDriverLoop.Run(Range, _ops.DriverLock, 60_000);
+    public KResult Fault(CancellationToken cancellation = default) => HmmDriverLoop.Run(Range, _ops.DriverLock, 60_000, cancellation: cancellation);
 
     /// <summary>MADV_DONTNEED over the range, so it can be faulted again.</summary>
     public void Empty() => Mm.Madvise(Range.Start, Range.End - Range.Start, Advice.DontNeed).ThrowIfError();
@@ -94,8 +82,7 @@ public sealed class PolicyScenario : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
-        _monitor?.Dispose();
-        _ctx?.Dispose();
+        _uffd?.Dispose();
         Mm.Dispose();
     }
 }

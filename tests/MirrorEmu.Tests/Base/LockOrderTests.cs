@@ -22,7 +22,7 @@ public partial class LockOrderTests
         ulong a = Pages.MapAnon(mm, 4);
         HmmRange range = NewRange(mm, a, 4, HmmPfn.ReqFault);
         var ops = (SeqNotifierOps)range.Notifier.Ops;
-        var e = Assert.Throws<LockOrderException>(() => HmmDriverLoop.Run(range, ops.DriverLock, 5000, r => r.Mm.CpuReadUInt64(r.Start)));
+        var e = Assert.Throws<LockOrderException>(() => HmmDriverLoop.Run(range, ops.DriverLock, 5000, r => r.Mm.CpuReadUInt64(r.Start), TestContext.Current.CancellationToken));
         Assert.Contains("taking MmapLock", e.Message, StringComparison.Ordinal);
         Assert.Contains("holding DriverLock", e.Message, StringComparison.Ordinal);
         Assert.False(ops.DriverLock.IsHeldByCurrentThread, "the driver lock leaked past the exception");

@@ -103,7 +103,7 @@ public class BenchmarkRunnerTests
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int code = Program.Run(args, output, error, types);
+        int code = MirrorEmu.Bench.Program.Run(args, output, error, types);
         return (code, output.ToString(), error.ToString());
     }
 }

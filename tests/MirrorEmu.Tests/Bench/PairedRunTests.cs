@@ -71,7 +71,7 @@ public class PairedRunTests
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int code = Program.Run(args, output, error);
+        int code = MirrorEmu.Bench.Program.Run(args, output, error);
         return (code, output.ToString(), error.ToString());
     }
 }

@@ -35,7 +35,7 @@ public class MemoryLimitTests
     [Fact]
     public void ARunThatFitsUnderTheLimitCompletes()
     {
-        (int code, string stdout, string stderr) = RunLimited("compare --pages 4096 --policies batched");
+        (int code, string stdout, string stderr) = RunLimited("compare --pages 4096 --policies uffd-batched --repeat 2 --calibration none");
         Assert.True(code == 0, stderr);
         Assert.Contains("verified", stdout, StringComparison.Ordinal);
     }

@@ -1,4 +1,3 @@
-using MirrorEmu.Cli;
 using MirrorEmu.Regression;
 using MirrorEmu.Tests.Helpers;
 
@@ -14,13 +13,7 @@ public sealed class RegressCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CliApp.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 
     [Fact]
     public void TheCommittedBaselinePasses()
@@ -77,6 +70,7 @@ public sealed class RegressCliTests : IDisposable
     [InlineData("--scenarios", "nope/*", "--scenarios 'nope/*' matches no scenario")]
     [InlineData("--bdn", "/nonexistent/results", "--bdn /nonexistent/results: no such file or folder")]
     [InlineData("--compare-json", "/nonexistent/c.json", "--compare-json /nonexistent/c.json: cannot be read")]
+    [InlineData("--history", "/nonexistent/h.jsonl", "--history /nonexistent/h.jsonl: cannot be read")]
     [InlineData("--baseline", "/nonexistent/baselines", "--baseline /nonexistent/baselines: no such file or folder")]
     [InlineData("--chart", "t.png", "--chart needs --history")]
     public void BadInputIsOneLineOnStderrAndExitCodeTwo(string option, string value, string named)

@@ -17,7 +17,7 @@ public class RegressionComparisonTests
     public void TheScenariosMatchTheCommittedBaseline()
     {
         RegressionRun baseline = RegressionRun.Load(s_committed, "baseline");
-        RegressionComparison c = RegressionComparison.Compare(baseline, Current(CounterScenarios.Run("hmm/*")), new ComparisonOptions(), "hmm/*");
+        RegressionComparison c = RegressionComparison.Compare(baseline, Current(CounterScenarios.Run("hmm/*")), new RegressionOptions(), "hmm/*");
         Assert.True(c.Rows.Count > 50, "the committed baseline has too few hmm counters");
         Assert.True(c.ExitCode(failOnTime: false) == 0, "a counter moved against bench/baselines/counters.json (refresh it if intended): "
             + string.Join("; ", c.Rows.Where(r => r.Verdict != Verdict.Same).Select(r => $"{r.Id} {r.Baseline} -> {r.Current} {r.Verdict}")));
@@ -32,7 +32,7 @@ public class RegressionComparisonTests
         RegressionRun committed = RegressionRun.Load(s_committed, "baseline");
         RegressionRun copy = RegressionRun.FromJson(committed.ToJson(), "copy");
         copy = copy with { Counters = [.. copy.Counters.Select(f => f.Id == id ? f with { Value = f.Value + delta } : f)] };
-        RegressionComparison c = RegressionComparison.Compare(copy, Current(CounterScenarios.Run("hmm/uffd-batched")), new ComparisonOptions(), "hmm/uffd-batched");
+        RegressionComparison c = RegressionComparison.Compare(copy, Current(CounterScenarios.Run("hmm/uffd-batched")), new RegressionOptions(), "hmm/uffd-batched");
         ComparisonRow row = Assert.Single(c.Rows, r => r.Verdict != Verdict.Same);
         Assert.Equal(id, row.Id);
         Assert.Equal(Verdict.Regression, row.Verdict);
@@ -77,7 +77,7 @@ public class RegressionComparisonTests
     public void AFilterLimitsWhichBenchmarksAreExpected()
     {
         TimingFigure a = Timing("Hmm.A", 100, 1, seed: 1), b = Timing("Mm.B", 100, 1, seed: 2);
-        RegressionComparison c = RegressionComparison.Compare(Current(timings: [a, b]), Current(timings: [a]), new ComparisonOptions { TimingFilters = ["Hmm.*"] });
+        RegressionComparison c = RegressionComparison.Compare(Current(timings: [a, b]), Current(timings: [a]), new RegressionOptions { TimingFilters = ["Hmm.*"] });
         Assert.Equal("Hmm.A", Assert.Single(c.Rows).Id);
         Assert.Equal(0, c.ExitCode(failOnTime: true));
     }
@@ -90,7 +90,7 @@ public class RegressionComparisonTests
         TimingFigure b = Timing("X", 100, 0.1, seed: 4), c = Timing("X", 100.8, 0.1, seed: 5);
         Assert.Equal(Verdict.Slower, RegressionComparison.Test(b, c, threshold: 0.001, noiseNs: 0.01).Verdict);
         Assert.Equal(Verdict.Same, RegressionComparison.Test(b, c, threshold: 0.001, noiseNs: 1).Verdict);
-        RegressionComparison whole = RegressionComparison.Compare(Current(timings: [b]), Current(timings: [c]), new ComparisonOptions { Threshold = 0.001, NoiseNs = 1 });
+        RegressionComparison whole = RegressionComparison.Compare(Current(timings: [b]), Current(timings: [c]), new RegressionOptions { Threshold = 0.001, NoiseNs = 1 });
         Assert.Equal(Verdict.Same, Assert.Single(whole.Rows).Verdict);
     }
 

@@ -11,7 +11,7 @@ public class StepDetectorTests
     [InlineData(30, 17, 25.0)]
     [InlineData(12, 6, 30.0)]
     [InlineData(8, 5, 50.0)]
-    [InlineData(40, 1, -30.0)]
+    [InlineData(40, 2, -30.0)]
     public void AStepInANoisySyntheticHistoryIsFoundAtTheRightRun(int runs, int stepAt, double stepPercent)
     {
         int seed = TestSeeds.Get();
@@ -33,6 +33,13 @@ public class StepDetectorTests
             double[] y = [.. Enumerable.Range(0, 25).Select(_ => 100 + ((rng.NextDouble() * 2) - 1) * 5)];
             Assert.True(StepDetector.FirstStep(y, threshold: 0.10, noise: 1) is null, $"a step in pure noise (±5 %): {string.Join(", ", y.Select(v => v.ToString("F1")))}");
         }
+    }
+
+    [Fact]
+    public void OneOutlyingRunIsNotAStep()
+    {
+        Assert.Null(StepDetector.FirstStep([100, 101, 99, 300, 100, 101, 99, 100], threshold: 0.10, noise: 1));
+        Assert.Equal(3, StepDetector.FirstStep([100, 101, 99, 300, 302, 301, 299, 300], threshold: 0.10, noise: 1)!.Value.Run);
     }
 
     [Fact]

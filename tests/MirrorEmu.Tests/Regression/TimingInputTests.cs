@@ -1,4 +1,6 @@
 using MirrorEmu.Regression;
+using MirrorEmu.Telemetry;
+using MirrorEmu.Workloads;
 
 namespace MirrorEmu.Tests.Regression;
 
@@ -97,37 +99,41 @@ public class TimingInputTests
         }
     }
 
-    private const string CompareReport = """
-        {
-          "schemaVersion": 1,
-          "tool": "mirroremu 0.1.0",
-          "machine": { "cores": 2, "isa": "X64 AVX-512", "load": { "oneMinute": 0.4, "fiveMinutes": 0.5, "fifteenMinutes": 0.6 }, "freeCores": 1.6, "loadAtEnd": 0.7, "busy": false },
-          "runs": [
-            { "policy": "regular", "workload": "seq", "pages": 65536, "roundTrips": 0, "measuredNsPerPage": { "median": 180.5, "p10": 170.1, "p90": 190.2 }, "verified": true, "error": null },
-            { "policy": "uffd-unsupported", "workload": "seq", "pages": 65536, "measuredNsPerPage": null, "verified": false, "error": "-EFAULT" },
-            { "policy": "uffd-batched", "workload": "seq", "pages": 65536, "measuredNsPerPage": { "median": 210.0, "p10": 200.0, "p90": 230.0 }, "verified": true, "error": null }
-          ]
-        }
-        """;
+    /// <summary>A report as <c>compare --json</c> writes it (<see cref="CompareReport.ToJson"/>), three rows.</summary>
+    private static string CompareJson() => new CompareReport
+    {
+        Tool = "mirroremu 0.1.0",
+        Machine = new MachineReport { Cores = 2, Load = new LoadReport(0.4, 0.5, 0.6), LoadAtEnd = 0.7, Busy = false },
+        Runs =
+        [
+            new RunReport { Policy = "regular", Workload = "seq", Pages = 65536, MeasuredNsPerPage = new Spread(180.5, 170.1, 190.2), Verified = true },
+            new RunReport { Policy = ComparePolicy.UffdUnsupported.Name(), Workload = "seq", Pages = 65536, Error = "-EFAULT" },
+            new RunReport { Policy = "uffd-batched", Workload = "seq", Pages = 65536, MeasuredNsPerPage = new Spread(210.0, 200.0, 230.0), Verified = true },
+            new RunReport { Policy = "uffd-single", Workload = "seq", Pages = 65536, MeasuredNsPerPage = new Spread(2100.0, 2000.0, 2300.0), Verified = false },
+        ],
+    }.ToJson();
 
     [Fact]
     public void ACompareReportGivesOneTimingPerPolicyAndItsHost()
     {
-        IReadOnlyList<TimingFigure> t = CompareResults.Parse(CompareReport, "c.json", out RunHost host);
-        Assert.Equal(["compare:regular@seq/65536", "compare:uffd-unsupported@seq/65536", "compare:uffd-batched@seq/65536"], t.Select(x => x.Id));
+        IReadOnlyList<TimingFigure> t = CompareResults.Parse(CompareJson(), "c.json", out RunHost host);
+        Assert.Equal(["compare:regular@seq/65536", "compare:uffd-batched@seq/65536", "compare:uffd-single@seq/65536"], t.Select(x => x.Id));
         Assert.Equal((180.5, 170.1, 190.2), (t[0].MedianNs, t[0].P10Ns!.Value, t[0].P90Ns!.Value));
-        Assert.Equal("-EFAULT", t[1].Error);
-        Assert.Empty(t[2].Samples);
+        Assert.Empty(t[1].Samples);
+        Assert.Equal("the data was not verified", t[2].Error); // a wrong byte is a failure, not a time
         Assert.Equal((0.4, 0.7, false), (host.LoadAtStart!.Value, host.LoadAtEnd!.Value, host.Busy));
     }
 
     [Theory]
-    [InlineData("\"schemaVersion\": 1", "\"schemaVersion\": 3", "schemaVersion 3 is not the 1")]
-    [InlineData("\"policy\": \"regular\", ", "", "runs[0].policy is missing")]
-    [InlineData("\"median\": 210.0", "\"median\": -5", "runs[2].measuredNsPerPage.median=-5")]
+    [InlineData("\"schemaVersion\": 1", "\"schemaVersion\": 3", "schemaVersion 3 is not 1")]
+    [InlineData("\"rounds\":", "\"roundz\":", "roundz")]
+    [InlineData("\"pages\": 65536", "\"pages\": \"many\"", "--compare-json c.json: ")]
     public void ABadCompareReportIsNamed(string replace, string with, string named)
     {
-        var e = Assert.Throws<RegressionInputException>(() => CompareResults.Parse(CompareReport.Replace(replace, with, StringComparison.Ordinal), "c.json", out _));
+        string json = CompareJson();
+        Assert.Contains(replace, json);
+        var e = Assert.Throws<RegressionInputException>(() => CompareResults.Parse(json.Replace(replace, with, StringComparison.Ordinal), "c.json", out _));
         Assert.Contains(named, e.Message);
+        Assert.StartsWith("--compare-json c.json: ", e.Message);
     }
 }

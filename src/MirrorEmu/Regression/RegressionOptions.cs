@@ -1,7 +1,7 @@
 namespace MirrorEmu.Regression;
 
 /// <summary>How timings are compared (counters carry their own tolerance).</summary>
-public sealed record ComparisonOptions
+public sealed record RegressionOptions
 {
     /// <summary>The relative threshold below which a timing change is not reported (0.10 = 10 %), as ResultsComparer's
     /// --threshold; a baseline entry's own <see cref="TimingFigure.Threshold"/> overrides it.</summary>

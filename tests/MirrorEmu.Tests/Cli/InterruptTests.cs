@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using MirrorEmu.Cli;
+using static MirrorEmu.Tests.Helpers.CliRunner;
+
+namespace MirrorEmu.Tests.Cli;
+
+/// <summary>Ctrl-C stops a run within a second, exits with 130, and leaves no output file: in process (the token), and in a
+/// child process sent SIGINT (the real handler).</summary>
+public class InterruptTests
+{
+    [Fact]
+    public void CancellingACompareExitsWith130WithinASecondAndWritesNothing()
+    {
+        string dir = EmptyConfigDirectory();
+        string json = Path.Combine(dir, "r.json");
+        string chart = Path.Combine(dir, "c.png");
+        using var interrupt = new CancellationTokenSource();
+        var sw = Stopwatch.StartNew();
+        interrupt.CancelAfter(TimeSpan.FromMilliseconds(800));
+        (int code, _, string err) = Run(
+            ["compare", "--pages", "16384", "--repeat", "1000", "--json", json, "--chart", chart],
+            c => c with { Cancellation = interrupt.Token });
+        Assert.Equal(CliApp.Interrupted, code);
+        Assert.True(sw.Elapsed < TimeSpan.FromMilliseconds(800 + 1000), $"exited {sw.Elapsed.TotalMilliseconds:F0} ms after the start, 800 ms of them before Ctrl-C");
+        Assert.Equal("mirroremu: interrupted; nothing was written", err.TrimEnd());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+    }
+
+    [Fact]
+    public void OnATerminalProgressGoesToStderrAndCtrlCGivesTheCursorBack()
+    {
+        const string hideCursor = "\u001b[?25l";
+        using var interrupt = new CancellationTokenSource();
+        interrupt.CancelAfter(TimeSpan.FromMilliseconds(1500));
+        (int code, string output, string err) = Run(
+            ["compare", "--pages", "16384", "--repeat", "1000"],
+            c => c with { Cancellation = interrupt.Token, OutIsTerminal = true, ErrorIsTerminal = true });
+        Assert.Equal(CliApp.Interrupted, code);
+        Assert.Contains(hideCursor, err);              // the progress bar hid the cursor...
+        Assert.Contains("round", err);                 // ...and drew on stderr
+        Assert.DoesNotContain("round", output);        // never on stdout
+        Assert.True(err.LastIndexOf(CliApp.ShowCursor, StringComparison.Ordinal) > err.LastIndexOf(hideCursor, StringComparison.Ordinal), "the cursor was left hidden after Ctrl-C");
+    }
+
+    [Fact]
+    public async Task SigintStopsTheProcessWith130WithinASecondAndLeavesNoFile()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "sends SIGINT with kill(1)");
+        string dir = EmptyConfigDirectory();
+        string json = Path.Combine(dir, "r.json");
+        string cli = Path.Combine(AppContext.BaseDirectory, "MirrorEmu.Cli.dll");
+        string dotnet = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
+        var psi = new ProcessStartInfo(dotnet, [cli, "compare", "--pages", "16384", "--repeat", "1000", "--json", json, "--calibration", "none"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using Process child = Process.Start(psi)!;
+        Task<string> stderr = child.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+
+        // Wait for the header (the run has started), then a little longer, then Ctrl-C.
+        string? first = child.StandardOutput.ReadLine();
+        Assert.StartsWith("mirroremu compare:", first);
+        Task<string> rest = child.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        Thread.Sleep(500);
+        Assert.False(child.HasExited, "the run ended before the interrupt: make it longer");
+        var sw = Stopwatch.StartNew();
+        using (Process kill = Process.Start("kill", ["-INT", child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!)
+        {
+            kill.WaitForExit(10_000);
+        }
+
+        Assert.True(child.WaitForExit(10_000), "the child did not exit within 10 s of SIGINT");
+        TestContext.Current.TestOutputHelper?.WriteLine($"exited {sw.Elapsed.TotalMilliseconds:F0} ms after SIGINT");
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"exited {sw.Elapsed.TotalMilliseconds:F0} ms after SIGINT");
+        Assert.Equal(CliApp.Interrupted, child.ExitCode);
+        Assert.Contains("mirroremu: interrupted; nothing was written", await stderr);
+        _ = await rest;
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+    }
+}
