@@ -159,6 +159,7 @@ internal static class ChartWriter
             line.LegendText = $"{(kind == "timing" ? "time" : "count")} {RegressCommand.Shorten(id)}";
             line.MarkerSize = 6;
             line.LineWidth = 2;
+            line.LinePattern = kind == "timing" ? LinePattern.Dotted : LinePattern.Solid;
             if (steps.FirstOrDefault(s => s.Id == id) is { } step)
             {
                 var mark = plot.Add.VerticalLine(step.Run - 0.5);
@@ -177,7 +178,7 @@ internal static class ChartWriter
         plot.Axes.SetLimitsY(Math.Floor(low) - 0.25, Math.Ceiling(high) + 0.25);
         string[] labels = [.. history.Runs.Select((r, i) => $"{i}{(r.Host.Busy ? "*" : string.Empty)}\n{Short(r.Commit)}")];
         plot.Axes.Bottom.SetTicks(xs, labels);
-        plot.Axes.Bottom.Label.Text = "run and commit (* busy host); dashed: before the first run where the figure moved";
+        plot.Axes.Bottom.Label.Text = "run and commit (* busy host); counts solid, times dotted; dashed: before the first run where the figure moved";
         plot.Axes.Bottom.Label.FontSize = 13;
         plot.Axes.Left.Label.Text = "relative to the figure's first run (log2)";
         plot.Axes.Left.Label.FontSize = 13;
@@ -186,7 +187,9 @@ internal static class ChartWriter
         AtomicFile.Write(path, stream => stream.Write(plot.GetImageBytes(Width + 400, Height, ImageFormat.Png)));
     }
 
-    private static string Short(string? commit) => commit switch
+    /// <summary>A commit as a chart or table names it: seven hex digits, "+" when the tree was dirty.</summary>
+    /// <param name="commit">The commit, or null.</param>
+    internal static string Short(string? commit) => commit switch
     {
         null => "?",
         { Length: > 7 } c => c[..7] + (c.EndsWith("+dirty", StringComparison.Ordinal) ? "+" : string.Empty),

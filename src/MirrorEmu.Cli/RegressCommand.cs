@@ -340,7 +340,7 @@ internal static class RegressCommand
                 table.AddRow(
                     s.Kind,
                     Markup.Escape(Shorten(s.Id)),
-                    Markup.Escape($"run {s.Run}: {run.Commit ?? "unknown"} ({run.Date:yyyy-MM-dd HH:mm}){(run.Host.Busy ? ", busy host" : string.Empty)}"),
+                    Markup.Escape($"run {s.Run}: {ChartWriter.Short(run.Commit)} ({run.Date:yyyy-MM-dd HH:mm}){(run.Host.Busy ? ", busy host" : string.Empty)}"),
                     Value(s.Before, timing),
                     Value(s.After, timing),
                     s.Before != 0 ? (s.After / s.Before).ToString("F2", CultureInfo.InvariantCulture) + "x" : "-");
