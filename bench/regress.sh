@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regression tracking (README "Regression tracking"): runs the counter scenarios and the regression set of benchmarks,
-# then either compares them with the committed baseline and appends the run to the history, or refreshes the baseline.
+# Regression tracking (README "Regression tracking"): runs the counter scenarios, the regression set of benchmarks and a
+# short `mirroremu compare` (its JSON report), then either compares them with the committed baseline and appends the run
+# to the history, or refreshes the baseline.
 #
 #   bench/regress.sh            compare with bench/baselines (exit 1 on a counter regression; timings warn) and append
 #                               the run to bench/baselines/history.jsonl
@@ -34,8 +35,12 @@ dotnet bench/MirrorEmu.Bench/bin/Release/net10.0/MirrorEmu.Bench.dll --filter "$
 tail -1 "$artifacts/bench.log"
 
 mirroremu=(dotnet src/MirrorEmu.Cli/bin/Release/net10.0/MirrorEmu.Cli.dll)
+# The headline comparison through the device, small enough to take seconds: its per-policy medians are timings too.
+"${mirroremu[@]}" compare --pages 16384 --repeat 9 --no-progress --json "$artifacts/compare.json" > "$artifacts/compare.log" 2>&1 \
+  || { tail -5 "$artifacts/compare.log"; exit 1; }
+timings=(--bdn "$artifacts/results" --compare-json "$artifacts/compare.json")
 if [ "$mode" = refresh ]; then
-  "${mirroremu[@]}" regress --bdn "$artifacts/results" --save bench/baselines
+  "${mirroremu[@]}" regress "${timings[@]}" --save bench/baselines
 else
-  "${mirroremu[@]}" regress --bdn "$artifacts/results" --append-history bench/baselines/history.jsonl
+  "${mirroremu[@]}" regress "${timings[@]}" --append-history bench/baselines/history.jsonl
 fi
