@@ -21,7 +21,8 @@ internal enum AllocationOp
     CpuReadWord,
 
     /// <summary>A device read kernel over 16 mirrored pages on the direct launcher, on one thread (what a launch costs the
-    /// caller's thread).</summary>
+    /// caller's thread: Parallel.For's bookkeeping, which depends on the thread pool's state, 56 to 89 bytes per launch
+    /// across runs of the test suite; hence its tolerance, <see cref="AllocationScenario.LaunchTolerance"/>).</summary>
     DeviceLaunchMirrored,
 }
 
@@ -39,6 +40,11 @@ internal sealed class AllocationScenario : CounterScenario
 
     /// <summary>Calls measured.</summary>
     public const int MeasuredOps = 256;
+
+    /// <summary>The relative tolerance of <see cref="AllocationOp.DeviceLaunchMirrored"/> (±100 %): a launch's own
+    /// bookkeeping moves with the thread pool's state, while an allocation per page or per element, the regression this
+    /// guards against, would add thousands of bytes per launch. Every other operation is exact (0 bytes).</summary>
+    public const double LaunchTolerance = 1.0;
 
     private readonly AllocationOp _op;
 
@@ -142,7 +148,7 @@ internal sealed class AllocationScenario : CounterScenario
 
             long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
             GC.KeepAlive(sink);
-            return [Figure("bytesPerOp", bytes / MeasuredOps, 0)];
+            return [Figure("bytesPerOp", bytes / MeasuredOps, _op == AllocationOp.DeviceLaunchMirrored ? LaunchTolerance : 0)];
         }
         finally
         {
