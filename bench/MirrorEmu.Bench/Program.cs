@@ -1,6 +1,8 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
+using MirrorEmu.Regression;
+using MirrorEmu.Telemetry;
 
 namespace MirrorEmu.Bench;
 
@@ -38,12 +40,26 @@ public static class Program
         }
 
         BenchConfig.InProcess = options.InProcess;
+        HostLoad loadAtStart = HostLoad.Current();
 #if DEBUG
         IEnumerable<Summary> summaries = BenchmarkSwitcher.FromTypes(types).Run(options.BenchmarkDotNetArguments, new BenchmarkDotNet.Configs.DebugInProcessConfig());
 #else
         IEnumerable<Summary> summaries = BenchmarkSwitcher.FromTypes(types).Run(options.BenchmarkDotNetArguments, BenchConfig.Create(options.Job));
 #endif
+        RecordHost(summaries, loadAtStart);
         return RunGate.Check(summaries, output, error);
+    }
+
+    /// <summary>Writes the host and its load at the start and the end of the run beside each results folder's exports
+    /// (<see cref="BdnResults.HostFileName"/>), where <c>mirroremu regress --bdn</c> reads it: BenchmarkDotNet's JSON
+    /// records the machine but not how busy it was, and a timing from a busy host is marked, not compared silently.</summary>
+    private static void RecordHost(IEnumerable<Summary> summaries, HostLoad loadAtStart)
+    {
+        RunHost host = RunHost.Here(loadAtStart, HostLoad.Current());
+        foreach (string folder in summaries.Select(s => s.ResultsDirectoryPath).Where(Directory.Exists).Distinct())
+        {
+            File.WriteAllText(Path.Combine(folder, BdnResults.HostFileName), System.Text.Json.JsonSerializer.Serialize(host, BdnResults.HostJson));
+        }
     }
 
     /// <summary>The benchmark classes among <paramref name="types"/>: public, concrete, with <c>[Benchmark]</c> methods.</summary>

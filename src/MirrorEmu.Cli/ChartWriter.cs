@@ -1,3 +1,4 @@
+using MirrorEmu.Regression;
 using MirrorEmu.Telemetry;
 using MirrorEmu.Workloads;
 using ScottPlot;
@@ -6,9 +7,12 @@ namespace MirrorEmu.Cli;
 
 /// <summary>The charts of <c>mirroremu compare --chart FILE.png|FILE.svg</c> (ScottPlot, rendered headless through
 /// SkiaSharp): the measured ns/page of each policy as a bar with its p10–p90 spread, or, for a sweep, ns/page against the
-/// range's pages on log-log axes, one line per policy.</summary>
+/// range's pages on log-log axes, one line per policy; and the trend of <c>mirroremu regress --history FILE --chart</c>.</summary>
 internal static class ChartWriter
 {
+    /// <summary>The most figures a trend chart draws.</summary>
+    public const int TrendFigures = 8;
+
     private const int Width = 900;
     private const int Height = 520;
 
@@ -114,4 +118,81 @@ internal static class ChartWriter
 
     /// <summary>"1k", "64k", "1M".</summary>
     private static string PagesLabel(int pages) => pages >= 1 << 20 ? $"{pages >> 20}M" : pages >= 1 << 10 ? $"{pages >> 10}k" : $"{pages}";
+
+    /// <summary>Writes the trend of a history to <paramref name="path"/> (PNG), whole or not at all: each chosen figure as a
+    /// line of its value relative to its first run, on a log2 axis (a counter that went 16x and a timing that halved both
+    /// show), a dashed line before each figure's first step, and an asterisk under runs whose host was busy.</summary>
+    /// <param name="history">The history.</param>
+    /// <param name="steps">Its steps (<see cref="RegressionHistory.Steps"/>).</param>
+    /// <param name="patterns">The figures to draw (patterns); empty: those that moved, else the timings.</param>
+    /// <param name="path">Where; ends in .png.</param>
+    /// <exception cref="CliUsageException">No figure to draw.</exception>
+    public static void WriteTrend(RegressionHistory history, IReadOnlyList<FigureStep> steps, IReadOnlyList<string> patterns, string path)
+    {
+        // A figure relative to its first run needs a first value that is not 0.
+        var series = history.Series().Where(s => s.Values.FirstOrDefault(v => !double.IsNaN(v)) is > 0).ToList();
+        List<(string Kind, string Id, double[] Values)> chosen = patterns.Count > 0
+            ? [.. series.Where(s => patterns.Any(p => Wildcard.IsMatch(s.Id, p)))]
+            : [.. series.Where(s => steps.Any(x => x.Id == s.Id))];
+        if (chosen.Count == 0 && patterns.Count == 0)
+        {
+            chosen = [.. series.Where(s => s.Kind == "timing")];
+        }
+
+        if (chosen.Count == 0)
+        {
+            throw new CliUsageException(patterns.Count > 0
+                ? $"--figures {string.Join(' ', patterns)}: no figure of the history with a first value above 0 matches"
+                : "--chart: the history has no figure that moved and no timing to draw");
+        }
+
+        var plot = new Plot();
+        double[] xs = [.. Enumerable.Range(0, history.Runs.Count).Select(i => (double)i)];
+        double low = 0, high = 0;
+        foreach ((string kind, string id, double[] values) in chosen.Take(TrendFigures))
+        {
+            double first = values.First(v => !double.IsNaN(v));
+            double[] ys = [.. values.Select(v => v > 0 ? Math.Log2(v / first) : double.NaN)];
+            low = Math.Min(low, ys.Where(double.IsFinite).DefaultIfEmpty(0).Min());
+            high = Math.Max(high, ys.Where(double.IsFinite).DefaultIfEmpty(0).Max());
+            var line = plot.Add.Scatter(xs, ys);
+            line.LegendText = $"{(kind == "timing" ? "time" : "count")} {RegressCommand.Shorten(id)}";
+            line.MarkerSize = 6;
+            line.LineWidth = 2;
+            line.LinePattern = kind == "timing" ? LinePattern.Dotted : LinePattern.Solid;
+            if (steps.FirstOrDefault(s => s.Id == id) is { } step)
+            {
+                var mark = plot.Add.VerticalLine(step.Run - 0.5);
+                mark.Color = line.Color;
+                mark.LinePattern = LinePattern.Dashed;
+            }
+        }
+
+        var ticks = new List<(double, string)>();
+        for (int e = (int)Math.Floor(low); e <= (int)Math.Ceiling(high); e++)
+        {
+            ticks.Add((e, e >= 0 ? $"{1 << e}x" : $"1/{1 << -e}x"));
+        }
+
+        plot.Axes.Left.SetTicks([.. ticks.Select(t => t.Item1)], [.. ticks.Select(t => t.Item2)]);
+        plot.Axes.SetLimitsY(Math.Floor(low) - 0.25, Math.Ceiling(high) + 0.25);
+        string[] labels = [.. history.Runs.Select((r, i) => $"{i}{(r.Host.Busy ? "*" : string.Empty)}\n{Short(r.Commit)}")];
+        plot.Axes.Bottom.SetTicks(xs, labels);
+        plot.Axes.Bottom.Label.Text = "run and commit (* busy host); counts solid, times dotted; dashed: before the first run where the figure moved";
+        plot.Axes.Bottom.Label.FontSize = 13;
+        plot.Axes.Left.Label.Text = "relative to the figure's first run (log2)";
+        plot.Axes.Left.Label.FontSize = 13;
+        plot.Title($"mirroremu regress --history: {history.Runs.Count} runs", size: 14);
+        plot.ShowLegend(Edge.Right);
+        AtomicFile.Write(path, stream => stream.Write(plot.GetImageBytes(Width + 400, Height, ImageFormat.Png)));
+    }
+
+    /// <summary>A commit as a chart or table names it: seven hex digits, "+" when the tree was dirty.</summary>
+    /// <param name="commit">The commit, or null.</param>
+    internal static string Short(string? commit) => commit switch
+    {
+        null => "?",
+        { Length: > 7 } c => c[..7] + (c.EndsWith("+dirty", StringComparison.Ordinal) ? "+" : string.Empty),
+        { } c => c,
+    };
 }

@@ -23,7 +23,7 @@ public static class CliApp
     public const string ShowCursor = "\u001b[?25h";
 
     /// <summary>The commands, for messages.</summary>
-    public const string CommandList = "compare, calibrate, run, devices, info, footprint";
+    public const string CommandList = "compare, calibrate, run, devices, info, footprint, regress";
 
     /// <summary>Parses and runs a command line with plain (non-terminal) writers and no Ctrl-C.</summary>
     /// <param name="args">The arguments.</param>
@@ -138,6 +138,7 @@ public static class CliApp
         root.Subcommands.Add(DevicesCommand.Create(context));
         root.Subcommands.Add(InfoCommand.Create(context));
         root.Subcommands.Add(FootprintCommand.Create(context));
+        root.Subcommands.Add(RegressCommand.Create(context));
         return root;
     }
 }

@@ -41,7 +41,7 @@ public class DeviceResidentAccessBenchmarks
         }
 
         _launcher = new DirectLauncher(maxDegreeOfParallelism: 1);
-        _device = new MirrorDevice(_mm, _launcher, new DeviceOptions { DeviceMemoryBytes = Bytes + PageGeometry.PageSize, Name = "resident" });
+        _device = new MirrorDevice(_mm, _launcher, new DeviceOptions { DeviceMemoryBytes = Bytes, Name = "resident" });
         _device.MigrateToDevice(_resident, Pages, out ulong moved).ThrowIfError();
         _buffer = new ulong[Elements];
         _device.LaunchRead(_system, _buffer, out _).ThrowIfError(); // fill the mirror of the system pages

@@ -45,7 +45,7 @@ public unsafe class MigrationBenchmarks
         }
 
         _launcher = DeviceLauncher.Create(LauncherKind.Direct);
-        _device = new MirrorDevice(_mm, _launcher, new DeviceOptions { DeviceMemoryBytes = 2 * Bytes + PageGeometry.PageSize, Name = "migration" });
+        _device = new MirrorDevice(_mm, _launcher, new DeviceOptions { DeviceMemoryBytes = 2 * Bytes, Name = "migration" });
         _source = (byte*)NativeMemory.AlignedAlloc((nuint)Bytes, (nuint)PageGeometry.PageSize);
         _destination = (byte*)NativeMemory.AlignedAlloc((nuint)Bytes, (nuint)PageGeometry.PageSize);
         new Span<byte>(_source, (int)Bytes).Fill(0x5A);

@@ -40,15 +40,15 @@ public sealed record DeviceOptions
     /// <summary>Map a 2 MiB PMD that hmm_range_fault reports (order 9) as one huge leaf.</summary>
     public bool MapHuge { get; init; } = true;
 
-    /// <summary>Bytes of the device's own memory (its frame allocator's limit, a multiple of 4 KiB): where migrations put
-    /// pages (dmirror allocates 256 MiB chunks as it needs them). On a GPU it is allocated up front in its memory; on the
+    /// <summary>Bytes of the device's own memory (a multiple of 4 KiB): where migrations put pages, all of it usable (the
+    /// frame allocator's zero page comes on top; dmirror allocates 256 MiB chunks as it needs them). On a GPU it is allocated up front in its memory; on the
     /// CPU paths address space is reserved and committed in 64 MiB chunks as pages are allocated.</summary>
     public ulong DeviceMemoryBytes { get; init; } = 1UL << 30;
 
-    /// <summary>The smallest <see cref="DeviceMemoryBytes"/> (two pages): for a device that never migrates, so that it
+    /// <summary>The smallest <see cref="DeviceMemoryBytes"/> (one page): for a device that never migrates, so that it
     /// reserves one chunk of address space rather than a gigabyte (which a process under an address-space limit may not
     /// have to spare).</summary>
-    public const ulong MinDeviceMemoryBytes = 2 * PageGeometry.PageSize;
+    public const ulong MinDeviceMemoryBytes = PageGeometry.PageSize;
 
     /// <summary>The device's name in messages ("device 0").</summary>
     public string Name { get; init; } = "mirror device";
@@ -64,9 +64,9 @@ public sealed record DeviceOptions
         Check(LaunchTimeoutMs >= 1, nameof(LaunchTimeoutMs), LaunchTimeoutMs, "at least 1 ms");
         Check(InvalidateTimeoutMs >= 1, nameof(InvalidateTimeoutMs), InvalidateTimeoutMs, "at least 1 ms");
         Check(Enum.IsDefined(ReplayPolicy), nameof(ReplayPolicy), (int)ReplayPolicy, "a ReplayPolicy");
-        if (DeviceMemoryBytes < MinDeviceMemoryBytes || !PageGeometry.IsPageAligned(DeviceMemoryBytes) || (DeviceMemoryBytes >> PageGeometry.PageShift) > DevicePagemap.MaxPages)
+        if (DeviceMemoryBytes < MinDeviceMemoryBytes || !PageGeometry.IsPageAligned(DeviceMemoryBytes) || (DeviceMemoryBytes >> PageGeometry.PageShift) >= DevicePagemap.MaxPages)
         {
-            throw new ArgumentOutOfRangeException(nameof(DeviceMemoryBytes), $"DeviceOptions.DeviceMemoryBytes=0x{DeviceMemoryBytes:X} must be page aligned, at least two pages and at most 64 GiB");
+            throw new ArgumentOutOfRangeException(nameof(DeviceMemoryBytes), $"DeviceOptions.DeviceMemoryBytes=0x{DeviceMemoryBytes:X} must be page aligned, at least one page and less than 64 GiB");
         }
     }
 

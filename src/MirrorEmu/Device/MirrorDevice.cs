@@ -53,7 +53,7 @@ public sealed partial class MirrorDevice : IDisposable
         Options.Validate();
         Mm = mm;
         Launcher = launcher;
-        MemoryPool = new PhysicalMemory(Options.DeviceMemoryBytes);
+        MemoryPool = new PhysicalMemory(Options.DeviceMemoryBytes + PageGeometry.PageSize); // and the pool's own zero page
         Pagemap = new DevicePagemap(new PagemapOps(this), MemoryPool);
         try
         {

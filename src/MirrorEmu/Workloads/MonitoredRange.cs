@@ -16,6 +16,19 @@ public sealed class MonitoredRange : IDisposable
     /// <param name="fill">The byte every resolved page holds.</param>
     /// <param name="monitorBatch">Pages per block under <see cref="UffdResolution.Block"/> (a power of two, 1 to 512).</param>
     public MonitoredRange(AddressSpace mm, ulong start, ulong bytes, UffdResolution resolution, byte fill, int monitorBatch)
+        : this(mm, start, bytes, resolution, new PatternFill(fill), monitorBatch)
+    {
+    }
+
+    /// <summary>As the other constructor, with the monitor's fill given (a fill that does more than write a byte: the
+    /// regression scenarios' fill that invalidates the range while a fault waits).</summary>
+    /// <param name="mm">The address space.</param>
+    /// <param name="start">Page-aligned start of a mapped range.</param>
+    /// <param name="bytes">Page-aligned length.</param>
+    /// <param name="resolution">How the monitor resolves a fault.</param>
+    /// <param name="fill">What the monitor writes into the pages it resolves.</param>
+    /// <param name="monitorBatch">Pages per block under <see cref="UffdResolution.Block"/> (a power of two, 1 to 512).</param>
+    public MonitoredRange(AddressSpace mm, ulong start, ulong bytes, UffdResolution resolution, IUffdFill fill, int monitorBatch)
     {
         Context = new Userfaultfd(mm);
         try
@@ -24,7 +37,7 @@ public sealed class MonitoredRange : IDisposable
             Context.Register(start, bytes, UffdRegisterMode.Missing, out _).ThrowIfError();
             Monitor = new UffdMonitor(Context, new UffdMonitorOptions
             {
-                Fill = new PatternFill(fill),
+                Fill = fill,
                 Resolution = resolution,
                 BlockPages = monitorBatch,
             });

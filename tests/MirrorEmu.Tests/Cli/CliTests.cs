@@ -141,8 +141,8 @@ public class CliTests
     [InlineData(new[] { "compare", "--json", "/nonexistent-dir/r.json" }, "--json: the folder of '/nonexistent-dir/r.json' does not exist")]
     [InlineData(new[] { "compare", "--calibration", "/nonexistent-dir/c.json" }, "--calibration: /nonexistent-dir/c.json does not exist")]
     [InlineData(new[] { "compare", "--bogus" }, "'compare' has no option or argument '--bogus'; see 'mirroremu compare --help'")]
-    [InlineData(new[] { "frobnicate" }, "unknown command 'frobnicate' (commands: compare, calibrate, run, devices, info, footprint); see 'mirroremu --help'")]
-    [InlineData(new string[0], "name a command (compare, calibrate, run, devices, info, footprint); see 'mirroremu --help'")]
+    [InlineData(new[] { "frobnicate" }, "unknown command 'frobnicate' (commands: compare, calibrate, run, devices, info, footprint, regress); see 'mirroremu --help'")]
+    [InlineData(new string[0], "name a command (compare, calibrate, run, devices, info, footprint, regress); see 'mirroremu --help'")]
     [InlineData(new[] { "calibrate", "--pages", "1000" }, "--pages=1000 must be a multiple of 512")]
     [InlineData(new[] { "footprint", "--touched-pages", "5" }, "--touched-pages=5 must be a positive multiple of 512 that fits the mapping")]
     public void BadInputIsOneLineOnStderrAndExitCodeTwo(string[] args, string message)

@@ -43,7 +43,7 @@ public abstract class DeviceMigrationStressTests(LauncherFixture fixture)
 
         long nextGeneration = 0;
         MirrorDevice dev0 = NewDevice(mm, fixture.Launcher, new DeviceOptions { Name = "device 0", SliceItems = 1024 });
-        MirrorDevice dev1 = NewDevice(mm, fixture.Launcher, new DeviceOptions { Name = "device 1", SliceItems = 1024, DeviceMemoryBytes = Pages.Bytes((pages / 2) + 1) });
+        MirrorDevice dev1 = NewDevice(mm, fixture.Launcher, new DeviceOptions { Name = "device 1", SliceItems = 1024, DeviceMemoryBytes = Pages.Bytes(pages / 2) });
         MirrorDevice[] devices = [dev0, dev1];
         foreach (MirrorDevice d in devices)
         {

@@ -345,7 +345,7 @@ public abstract class DeviceMigrationTests(LauncherFixture fixture)
     {
         using var mm = new AddressSpace();
         (ulong a, byte[] data) = Filled(mm, 8);
-        using MirrorDevice dev = NewDevice(mm, fixture.Launcher, new DeviceOptions { Name = "small", DeviceMemoryBytes = Pages.Bytes(5) }); // 4 pages and the pool's zero page
+        using MirrorDevice dev = NewDevice(mm, fixture.Launcher, new DeviceOptions { Name = "small", DeviceMemoryBytes = Pages.Bytes(4) });
         var cmd = new DmirrorCmd(a, 8);
 
         Assert.Equal(-Errno.ENOENT, dev.MigrateToDevice(ref cmd, new byte[Pages.Bytes(8)]).Code);
