@@ -55,17 +55,6 @@ public static class Probes
         public object Benchmark() => new byte[8];
     }
 
-    /// <summary>A benchmark that does not allocate.</summary>
-    [BenchmarkCategory(BenchCategories.Walk)]
-    public class Clean
-    {
-        private int _x;
-
-        [Benchmark]
-        [MustNotAllocate]
-        public int Benchmark() => ++_x;
-    }
-
     /// <summary>A class with two [Params] for paired runs; it records every combination it ran with.</summary>
     public class WithParams
     {
