@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using MirrorEmu.Calibration;
+using MirrorEmu.Tests.Helpers;
 
 namespace MirrorEmu.Tests.Calibration;
 
@@ -103,11 +104,5 @@ public class LinuxMmTests
     }
 
     /// <summary>Starts the base server, or skips the test with the reason (not Linux x86-64, window taken).</summary>
-    private static LinuxMmProcess SpawnOrSkip()
-    {
-        Assert.SkipUnless(LinuxMm.IsSupported(out string why), why);
-        LinuxMmProcess? server = LinuxMmProcess.TrySpawnBase(Scratch, 4, Timeout, out why);
-        Assert.SkipWhen(server is null, why);
-        return server!;
-    }
+    private static LinuxMmProcess SpawnOrSkip() => HostServer.SpawnOrSkip(Scratch, 4);
 }

@@ -64,9 +64,8 @@ public class KernelDifferentialTests
     {
         Assert.SkipUnless(LinuxMm.IsSupported(out string why), why);
         Assert.SkipUnless(Environment.IsPrivilegedProcess, "the differential test needs root: /proc/<pid>/map_files (shared anonymous pages) and UFFD_FEATURE_EVENT_FORK need CAP_SYS_ADMIN and CAP_SYS_PTRACE");
-        LinuxMmProcess? server = LinuxMmProcess.TrySpawnBase(DiffWindow.Scratch, DiffWindow.ScratchPages, TimeoutMs, out why);
-        Assert.SkipWhen(server is null, $"no host server: {why}");
-        using (LinuxMmProcess probe = server!.ForkInto(DiffWindow.Scratch, 2, TimeoutMs))
+        LinuxMmProcess server = HostServer.SpawnOrSkip(DiffWindow.Scratch, DiffWindow.ScratchPages);
+        using (LinuxMmProcess probe = server.ForkInto(DiffWindow.Scratch, 2, TimeoutMs))
         {
             long fd = probe.Call(LinuxMm.SysUserfaultfd, 0x80800, 0, 0, 0, 0, 0, TimeoutMs).Result;
             withUffd = fd >= 0;
