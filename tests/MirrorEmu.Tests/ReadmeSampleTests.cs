@@ -72,6 +72,31 @@ public partial class ReadmeSampleTests
     }
 
     [Fact]
+    public void ASampleThatStartsWithUsingsNamesTheRootNamespaceWhenItUsesItsTypes()
+    {
+        // The tests that run the samples sit inside namespace MirrorEmu, which sees KResult and Errno without a using; a
+        // user's program does not (a new user's copy of three samples failed with CS0246 before the usings were added).
+        string readme = File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md")).ReplaceLineEndings("\n");
+        int checkedSamples = 0;
+        foreach (Match block in Regex.Matches(readme, @"```csharp\n(?<code>.*?)```", RegexOptions.Singleline))
+        {
+            string code = block.Groups["code"].Value;
+            if (!Regex.IsMatch(code, @"^using [\w.]+;"))
+            {
+                continue; // no using directives: a continuation of the sample before it
+            }
+
+            checkedSamples++;
+            if (Regex.IsMatch(code, @"\b(KResult|Errno)\b|\.ThrowIfError\(\)"))
+            {
+                Assert.True(code.Contains("using MirrorEmu;\n", StringComparison.Ordinal), "a README sample uses KResult, Errno or ThrowIfError without 'using MirrorEmu;':\n" + code[..Math.Min(code.Length, 300)]);
+            }
+        }
+
+        Assert.True(checkedSamples >= 3, $"found {checkedSamples} self-contained C# samples in the README");
+    }
+
+    [Fact]
     public void EveryLinkInTheReadmeResolvesInsideTheRepository()
     {
         string readme = File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md"));
