@@ -114,19 +114,21 @@ public static class PairedRun
         {
             for (int r = 0; r < WarmupRounds + rounds; r++)
             {
-                Invoke(type, instance, typeof(IterationSetupAttribute));
                 round.Clear();
                 for (int k = 0; k < benchmarks.Length; k++)
                 {
+                    // Setup and cleanup around every call, as BenchmarkDotNet runs them around every iteration: benchmarks
+                    // that share what the setup resets (PopulateBenchmarks' range) must each find it reset.
                     MethodInfo m = benchmarks[(r + k) % benchmarks.Length];
                     int ops = m.GetCustomAttribute<BenchmarkAttribute>()!.OperationsPerInvoke;
+                    Invoke(type, instance, typeof(IterationSetupAttribute));
                     long t0 = Stopwatch.GetTimestamp();
                     m.Invoke(instance, null);
                     long ticks = Stopwatch.GetTimestamp() - t0;
+                    Invoke(type, instance, typeof(IterationCleanupAttribute));
                     round[m] = ticks * s_nanosecondsPerTick / ops;
                 }
 
-                Invoke(type, instance, typeof(IterationCleanupAttribute));
                 if (r >= WarmupRounds)
                 {
                     foreach (MethodInfo m in benchmarks)

@@ -56,6 +56,15 @@ public class PairedRunTests
     }
 
     [Fact]
+    public void EveryCallFindsWhatTheIterationSetupResets()
+    {
+        Probes.SharedState.Found.Clear();
+        Assert.Equal(0, PairedRun.Run(typeof(Probes.SharedState), 5, new StringWriter(), new StringWriter()));
+        Assert.NotEmpty(Probes.SharedState.Found);
+        Assert.DoesNotContain(Probes.SharedState.Found, f => f.EndsWith(" used", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void TimesAreNotRoundedToTenthsOfAMicrosecond()
     {
         var output = new StringWriter();

@@ -91,6 +91,35 @@ public static class Probes
         }
     }
 
+    /// <summary>Two benchmarks that share what the iteration setup resets: each must find it reset.</summary>
+    public class SharedState
+    {
+        /// <summary>What each call found: "Baseline fresh", "Other used", ...</summary>
+        public static readonly List<string> Found = [];
+
+        private bool _used;
+
+        [IterationSetup]
+        public void Reset() => _used = false;
+
+        [Benchmark(Baseline = true)]
+        public int Baseline() => Use(nameof(Baseline));
+
+        [Benchmark]
+        public int Other() => Use(nameof(Other));
+
+        private int Use(string name)
+        {
+            lock (Found)
+            {
+                Found.Add($"{name} {(_used ? "used" : "fresh")}");
+            }
+
+            _used = true;
+            return 0;
+        }
+    }
+
     /// <summary>A class whose benchmark takes arguments, which a paired run cannot give.</summary>
     public class WithArguments
     {
