@@ -11,10 +11,11 @@ namespace MirrorEmu.Bench.Mm;
 /// <see cref="ClearOneHotPage"/> is reported for scale (the same 4 KiB page 65,536 times, always in cache).
 /// </summary>
 /// <remarks>
-/// Store policy: populate (AddressSpace.Populate) and first touch (FaultHandler) clear each frame with ordinary stores
-/// (memset), and so does the baseline, so the targets compare like with like. <see cref="ClearDistinctPagesStreaming"/>
-/// clears the same pages with streaming stores, as the userfaultfd copies of 64 pages or more write theirs: it is
-/// reported beside, as what populate would cost with the store kind of those copies.
+/// Store policy: populate (AddressSpace.Populate) clears runs of at least PageCopy.StreamingThresholdPages fresh frames
+/// with streaming stores, as the userfaultfd copies of as many pages write theirs; first touch (FaultHandler) clears its
+/// one frame with ordinary stores, since the write that faulted reads it at once (a streaming clear made it slower). The
+/// baseline clears with ordinary stores; <see cref="ClearDistinctPagesStreaming"/> is reported beside as the streaming
+/// floor under populate.
 /// </remarks>
 [BenchmarkCategory(BenchCategories.Fault)]
 public unsafe class PopulateBenchmarks

@@ -99,9 +99,9 @@ public class UffdRoundTripBenchmarks
     [Benchmark(OperationsPerInvoke = PageCount)]
     public KResult UffdBlock64() => _mm.Madvise(_block, Bytes, Advice.PopulateWrite);
 
-    /// <summary>As <see cref="UffdBlock64"/>, but the monitor copies zeros, the bytes populate writes (with
-    /// streaming stores where populate clears with memset): what is left of the difference from
-    /// <see cref="RegularPopulate"/> is mostly the userfaultfd machinery.</summary>
+    /// <summary>As <see cref="UffdBlock64"/>, but the monitor copies zeros, the bytes populate writes, with streaming
+    /// stores as populate clears: the like-for-like figure; what is left of the difference from
+    /// <see cref="RegularPopulate"/> is the copy's reads and the userfaultfd machinery.</summary>
     [Benchmark(OperationsPerInvoke = PageCount)]
     public KResult UffdBlock64Zeros() => _mm.Madvise(_zeros, Bytes, Advice.PopulateWrite);
 
