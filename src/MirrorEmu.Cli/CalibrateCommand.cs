@@ -39,10 +39,9 @@ internal static class CalibrateCommand
         }
 
         string path = output ?? CalibrationFile.DefaultPath(context.ConfigDirectory);
-        if (output is not null && AtomicFile.WhyNotWritable(output) is { } why)
-        {
-            throw new CliUsageException($"--output: {why}");
-        }
+        // The default folder may not exist yet (Save creates it); a path the user named must be writable before the
+        // minutes of measuring, not after.
+        OutputFiles.Check("--output", output);
 
         var options = new KernelCalibrationOptions { Pages = pages, Rounds = rounds, Probe = context.UserfaultfdProbe };
         string? refused = null;
@@ -55,7 +54,8 @@ internal static class CalibrateCommand
         }
 
         Print(context, report);
-        CalibrationFile.Save(report, path);
+        context.Cancellation.ThrowIfCancellationRequested();
+        OutputFiles.Write(output is null ? "calibrate" : "--output", () => CalibrationFile.Save(report, path));
         context.Out.WriteLine($"saved {path}; 'mirroremu compare' now models with it and shows these kernel rows beside its own");
         return 0;
     }
@@ -65,7 +65,7 @@ internal static class CalibrateCommand
     {
         TextWriter o = context.Out;
         MachineReport m = report.Machine;
-        o.WriteLine($"mirroremu calibrate: kernel {m.KernelVersion} ({m.Isa}), {report.Rounds} rounds of {report.Pages.ToString("N0", s_inv)} fresh pages per measurement, load {m.Load.OneMinute?.ToString("F2", s_inv) ?? "unknown"} on {m.Cores} cores ({m.FreeCores.ToString("F1", s_inv)} free)");
+        o.WriteLine($"mirroremu calibrate: kernel {m.KernelVersion} ({m.Isa}), {CliApp.Count(report.Rounds, "round")} of {report.Pages.ToString("N0", s_inv)} fresh pages per measurement, load {m.Load.OneMinute?.ToString("F2", s_inv) ?? "unknown"} on {m.Cores} cores ({m.FreeCores.ToString("F1", s_inv)} free)");
         if (m.Busy)
         {
             o.WriteLine("warning: the machine was busy: the userfaultfd hand-off (a faulting thread and a monitor thread) shares the cores with other work, and its figures are not this kernel's own");

@@ -70,7 +70,7 @@ internal static class ChartWriter
         plot.Axes.Bottom.SetTicks(xs, runs.Select(r => r.Policy).ToArray());
         plot.Axes.Left.Label.Text = "ns per page, measured";
         plot.Axes.Left.Label.FontSize = 14;
-        plot.Axes.Bottom.Label.Text = $"{report.Runs[0].Pages:N0} pages; bars: median, whiskers: p10–p90 over {report.Rounds} rounds";
+        plot.Axes.Bottom.Label.Text = $"{report.Runs[0].Pages:N0} pages; bars: median, whiskers: p10–p90 over {CliApp.Count(report.Rounds, "round")}";
         plot.Axes.Bottom.Label.FontSize = 14;
         plot.Axes.Margins(bottom: 0);
         plot.Title(Title(report), size: 13);
@@ -126,8 +126,9 @@ internal static class ChartWriter
     /// <param name="steps">Its steps (<see cref="RegressionHistory.Steps"/>).</param>
     /// <param name="patterns">The figures to draw (patterns); empty: those that moved, else the timings.</param>
     /// <param name="path">Where; ends in .png.</param>
+    /// <param name="cancellation">A cancelled write leaves no file.</param>
     /// <exception cref="CliUsageException">No figure to draw.</exception>
-    public static void WriteTrend(RegressionHistory history, IReadOnlyList<FigureStep> steps, IReadOnlyList<string> patterns, string path)
+    public static void WriteTrend(RegressionHistory history, IReadOnlyList<FigureStep> steps, IReadOnlyList<string> patterns, string path, CancellationToken cancellation = default)
     {
         // A figure relative to its first run needs a first value that is not 0.
         var series = history.Series().Where(s => s.Values.FirstOrDefault(v => !double.IsNaN(v)) is > 0).ToList();
@@ -184,7 +185,7 @@ internal static class ChartWriter
         plot.Axes.Left.Label.FontSize = 13;
         plot.Title($"mirroremu regress --history: {history.Runs.Count} runs", size: 14);
         plot.ShowLegend(Edge.Right);
-        AtomicFile.Write(path, stream => stream.Write(plot.GetImageBytes(Width + 400, Height, ImageFormat.Png)));
+        AtomicFile.Write(path, stream => stream.Write(plot.GetImageBytes(Width + 400, Height, ImageFormat.Png)), cancellation);
     }
 
     /// <summary>A commit as a chart or table names it: seven hex digits, "+" when the tree was dirty.</summary>

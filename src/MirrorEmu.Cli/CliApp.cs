@@ -91,6 +91,12 @@ public static class CliApp
     /// <summary>"mirroremu 0.1.0", as reports name the tool.</summary>
     public static string Tool => $"mirroremu {Version}";
 
+    /// <summary>A count and its noun, singular for exactly one ("1 round", "3 rounds", "1,024 pages").</summary>
+    /// <param name="count">The count.</param>
+    /// <param name="noun">The noun in the singular; the plural adds an s.</param>
+    internal static string Count(long count, string noun) =>
+        $"{count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} {noun}{(count == 1 ? string.Empty : "s")}";
+
     /// <summary>Text made one line.</summary>
     /// <param name="text">The text.</param>
     internal static string OneLine(string text) => text.ReplaceLineEndings(" ");

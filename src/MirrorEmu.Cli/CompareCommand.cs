@@ -87,13 +87,15 @@ internal static class CompareCommand
                 FillByte = (byte)r.GetValue(fill),
                 Repeat = CliOptions.Given(r, repeat) ? r.GetValue(repeat) : null,
             };
-            return Run(context, options, r.GetValue(sweep), r.GetValue(json), r.GetValue(chart), !r.GetValue(noProgress), r.GetValue(calibration));
+            // Messages name the workload as the user typed it: its text form rounds P (sparse:0.0000001 reads "sparse:0").
+            string workloadText = r.GetResult(workload)?.Tokens.FirstOrDefault()?.Value ?? options.Workload.ToString();
+            return Run(context, options, workloadText, r.GetValue(sweep), r.GetValue(json), r.GetValue(chart), !r.GetValue(noProgress), r.GetValue(calibration));
         });
         return command;
     }
 
     /// <summary>Checks the input, runs the comparison (or sweep), prints and writes the results; the exit code says whether every row ended as its policy must.</summary>
-    private static int Run(CliContext context, ComparisonOptions options, string? sweepText, string? jsonPath, string? chartPath, bool progress, string? calibrationPath)
+    private static int Run(CliContext context, ComparisonOptions options, string workloadText, string? sweepText, string? jsonPath, string? chartPath, bool progress, string? calibrationPath)
     {
         if (options.Validate() is { } invalid)
         {
@@ -106,7 +108,7 @@ internal static class CompareCommand
         int largest = sizes?.Max() ?? options.Pages;
         if (options.Level == CompareLevel.Device && options.Workload.Generate(sizes?[0] ?? options.Pages, options.Seed).TouchedPages == 0)
         {
-            throw new CliUsageException($"--workload {options.Workload} touches no page of {sizes?[0] ?? options.Pages:N0} (seed {options.Seed}): raise P or --pages");
+            throw new CliUsageException($"--workload {workloadText} touches no page of {sizes?[0] ?? options.Pages:N0} (seed {options.Seed}): raise P or --pages");
         }
 
         CliApp.CheckMemory(sizes is null ? $"--pages={options.Pages}" : $"--sweep {sweepText}", Comparison.EstimateBytes(largest));
@@ -141,13 +143,13 @@ internal static class CompareCommand
         }
         else if (jsonPath is not null)
         {
-            AtomicFile.Write(jsonPath, s => s.Write(System.Text.Encoding.UTF8.GetBytes(compareReport.ToJson() + "\n")), context.Cancellation);
+            OutputFiles.Write("--json", () => AtomicFile.Write(jsonPath, s => s.Write(System.Text.Encoding.UTF8.GetBytes(compareReport.ToJson() + "\n")), context.Cancellation));
             WriteIf(table, context, $"wrote {jsonPath}");
         }
 
         if (chartPath is not null)
         {
-            ChartWriter.Write(compareReport, chartPath, context.Cancellation);
+            OutputFiles.Write("--chart", () => ChartWriter.Write(compareReport, chartPath, context.Cancellation));
             WriteIf(table, context, $"wrote {chartPath}");
         }
 
@@ -253,7 +255,8 @@ internal static class CompareCommand
     /// <summary>True for 1, 2, 4, ….</summary>
     private static bool IsPowerOfTwo(long v) => v > 0 && (v & (v - 1)) == 0;
 
-    /// <summary>Refuses an output path that cannot be written or has the wrong extension, before anything runs.</summary>
+    /// <summary>Refuses an output path that has the wrong extension or cannot be written (<see cref="OutputFiles.Check"/>),
+    /// before anything runs.</summary>
     private static void CheckOutput(string option, string? path, bool allowStdout, string extension, string? otherExtension)
     {
         if (path is null || (allowStdout && path == "-"))
@@ -267,9 +270,6 @@ internal static class CompareCommand
             throw new CliUsageException($"{option}: '{path}' must end in {extension} or {otherExtension}");
         }
 
-        if (AtomicFile.WhyNotWritable(path) is { } why)
-        {
-            throw new CliUsageException($"{option}: {why}");
-        }
+        OutputFiles.Check(option, path);
     }
 }

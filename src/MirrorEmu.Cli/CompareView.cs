@@ -76,7 +76,7 @@ internal sealed class CompareView(CliContext context, ComparisonOptions options,
         }
 
         CompareResult last = results[^1];
-        o.WriteLine($"measured: a Stopwatch around each {(options.Level == CompareLevel.Device ? "launch" : "driver loop")}, per touched page; median and p10–p90 over {Rounds(results)} rounds after a warm-up, the policies interleaved in each round; vs regular: the median of per-round ratios. Wall time {report.WallSeconds.ToString("F1", s_inv)} s.");
+        o.WriteLine($"measured: a Stopwatch around each {(options.Level == CompareLevel.Device ? "launch" : "driver loop")}, per touched page; median and p10–p90 over {Rounds(results)} after a warm-up, the policies interleaved in each round; vs regular: the median of per-round ratios. Wall time {report.WallSeconds.ToString("F1", s_inv)} s.");
         o.WriteLine($"modeled: the kernel cost model applied to each row's counters, {(model.IsDefaults ? "built-in defaults (the development machine's; run 'mirroremu calibrate' for this one's)" : model.Source)}: {model.Describe()}");
         foreach (PolicyResult row in last.Rows)
         {
@@ -114,7 +114,7 @@ internal sealed class CompareView(CliContext context, ComparisonOptions options,
     {
         int min = results.Min(r => r.Rounds);
         int max = results.Max(r => r.Rounds);
-        return min == max ? min.ToString(s_inv) : $"{min}–{max}";
+        return min == max ? CliApp.Count(min, "round") : $"{min}–{max} rounds";
     }
 
     /// <summary>The warning line for a busy machine.</summary>

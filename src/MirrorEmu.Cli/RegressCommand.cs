@@ -26,7 +26,7 @@ internal static class RegressCommand
     public const string TimingsFile = "timings.json";
 
     /// <summary>The command.</summary>
-    /// <param name="context">The streams.</param>
+    /// <param name="context">The streams and the Ctrl-C token.</param>
     public static Command Create(CliContext context)
     {
         TextWriter stdout = context.Out;
@@ -56,6 +56,13 @@ internal static class RegressCommand
             {
                 double t = ParseThreshold(r.GetValue(threshold)!);
                 double n = ParseNoise(r.GetValue(noise)!);
+                if (CliOptions.Given(r, figures) && r.GetValue(chart) is null)
+                {
+                    // As --chart without --history is refused: a choice of figures for a chart no one asked for would
+                    // otherwise be dropped without a word.
+                    throw new CliUsageException("--figures needs --chart FILE and --history FILE (it picks the figures the chart draws)");
+                }
+
                 if (r.GetValue(history) is { } h)
                 {
                     foreach (Option o in new Option[] { bdn, compareJson, save, appendHistory, noCounters, scenarios, failOnTime })
@@ -66,7 +73,7 @@ internal static class RegressCommand
                         }
                     }
 
-                    return History(stdout, h, r.GetValue(chart), r.GetValue(figures) ?? [], t, n);
+                    return History(stdout, h, r.GetValue(chart), r.GetValue(figures) ?? [], t, n, context.Cancellation);
                 }
 
                 if (r.GetValue(chart) is not null)
@@ -78,15 +85,26 @@ internal static class RegressCommand
                 // Bad input is refused before any scenario runs: the timings' files are read, then the baseline.
                 (IReadOnlyList<TimingFigure> timings, RunHost? timingHost) = ReadTimings(r.GetValue(noCounters), r.GetValue(scenarios), r.GetValue(bdn), r.GetValue(compareJson));
                 RegressionRun? reference = r.GetValue(save) is null ? LoadBaseline(r.GetValue(baseline)!, !r.GetValue(noCounters), timings.Count > 0) : null;
-                RegressionRun current = Collect(r.GetValue(noCounters), r.GetValue(scenarios), timings, timingHost, r.GetValue(commit));
+                // So are outputs that cannot be written: found now, not after every scenario ran.
+                if (r.GetValue(save) is { } saveFolder)
+                {
+                    OutputFiles.CheckFolder("--save", saveFolder);
+                }
+
+                OutputFiles.Check("--append-history", r.GetValue(appendHistory), append: true);
+                RegressionRun current = Collect(r.GetValue(noCounters), r.GetValue(scenarios), timings, timingHost, r.GetValue(commit), context.Cancellation);
+
+                // Ctrl-C during the last scenario, or just after it, still writes nothing: the check comes before the
+                // first write, and the history is appended only after the run finished uncancelled.
+                context.Cancellation.ThrowIfCancellationRequested();
                 if (r.GetValue(appendHistory) is { } append)
                 {
-                    RegressionHistory.Append(append, current);
+                    OutputFiles.Write("--append-history", () => RegressionHistory.Append(append, current));
                 }
 
                 if (r.GetValue(save) is { } folder)
                 {
-                    return Save(stdout, current, folder);
+                    return Save(stdout, current, folder, context.Cancellation);
                 }
 
                 RegressionComparison comparison = RegressionComparison.Compare(reference!, current, options, r.GetValue(scenarios));
@@ -132,13 +150,13 @@ internal static class RegressCommand
     }
 
     /// <summary>The current run: the counter scenarios (unless told not to) and the timings read.</summary>
-    private static RegressionRun Collect(bool noCounters, string? scenarios, IReadOnlyList<TimingFigure> timings, RunHost? timingHost, string? commit)
+    private static RegressionRun Collect(bool noCounters, string? scenarios, IReadOnlyList<TimingFigure> timings, RunHost? timingHost, string? commit, CancellationToken cancellation)
     {
         IReadOnlyList<CounterFigure> counters = [];
         HostLoad loadAtStart = HostLoad.Current();
         if (!noCounters)
         {
-            counters = CounterScenarios.Run(scenarios);
+            counters = CounterScenarios.Run(scenarios, cancellation: cancellation);
         }
 
         return new RegressionRun
@@ -191,23 +209,19 @@ internal static class RegressCommand
         };
     }
 
-    private static int Save(TextWriter o, RegressionRun current, string folder)
+    /// <summary>Writes the run as the baseline in <paramref name="folder"/> (checked before the run).</summary>
+    private static int Save(TextWriter o, RegressionRun current, string folder, CancellationToken cancellation)
     {
-        if (!Directory.Exists(folder))
-        {
-            throw new CliUsageException($"--save {folder}: no such folder");
-        }
-
         if (current.Counters.Count > 0)
         {
-            WriteText(Path.Combine(folder, CountersFile), (current with { Timings = [] }).ToJson());
-            o.WriteLine($"saved {current.Counters.Count} counters of {current.Counters.Select(c => c.Scenario).Distinct().Count()} scenarios to {Path.Combine(folder, CountersFile)}");
+            WriteText(Path.Combine(folder, CountersFile), (current with { Timings = [] }).ToJson(), cancellation);
+            o.WriteLine($"saved {CliApp.Count(current.Counters.Count, "counter")} of {CliApp.Count(current.Counters.Select(c => c.Scenario).Distinct().Count(), "scenario")} to {Path.Combine(folder, CountersFile)}");
         }
 
         if (current.Timings.Count > 0)
         {
-            WriteText(Path.Combine(folder, TimingsFile), (current with { Counters = [] }).ToJson());
-            o.WriteLine($"saved {current.Timings.Count} timings to {Path.Combine(folder, TimingsFile)} ({current.Host.Describe()})");
+            WriteText(Path.Combine(folder, TimingsFile), (current with { Counters = [] }).ToJson(), cancellation);
+            o.WriteLine($"saved {CliApp.Count(current.Timings.Count, "timing")} to {Path.Combine(folder, TimingsFile)} ({current.Host.Describe()})");
         }
 
         o.WriteLine($"commit {current.Commit ?? "unknown"}");
@@ -302,21 +316,18 @@ internal static class RegressCommand
         return b != 0 ? string.Create(CultureInfo.InvariantCulture, $"{delta} ({d / b:+0.#%;-0.#%;0%})") : delta;
     }
 
-    private static int History(TextWriter stdout, string path, string? chart, string[] figurePatterns, double threshold, double noise)
+    private static int History(TextWriter stdout, string path, string? chart, string[] figurePatterns, double threshold, double noise, CancellationToken cancellation)
     {
         if (chart is not null && !chart.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
         {
             throw new CliUsageException($"--chart {chart}: the chart is a PNG (name the file *.png)");
         }
 
-        if (chart is not null && AtomicFile.WhyNotWritable(chart) is { } why)
-        {
-            throw new CliUsageException($"--chart: {why}");
-        }
+        OutputFiles.Check("--chart", chart);
 
         RegressionHistory h = RegressionHistory.Load(path);
         IReadOnlyList<FigureStep> steps = h.Steps(threshold, noise);
-        stdout.WriteLine($"history {path}: {h.Runs.Count} runs, {h.Series().Count} figures; {steps.Count} moved (threshold {threshold.ToString("P0", CultureInfo.InvariantCulture)}, noise {noise.ToString("0.###", CultureInfo.InvariantCulture)} ns for timings; counters exact)");
+        stdout.WriteLine($"history {path}: {CliApp.Count(h.Runs.Count, "run")}, {CliApp.Count(h.Series().Count, "figure")}; {steps.Count} moved (threshold {threshold.ToString("P0", CultureInfo.InvariantCulture)}, noise {noise.ToString("0.###", CultureInfo.InvariantCulture)} ns for timings; counters exact)");
         for (int i = 0; i < h.Runs.Count; i++)
         {
             RegressionRun run = h.Runs[i];
@@ -351,7 +362,7 @@ internal static class RegressCommand
 
         if (chart is not null)
         {
-            ChartWriter.WriteTrend(h, steps, figurePatterns, chart);
+            OutputFiles.Write("--chart", () => ChartWriter.WriteTrend(h, steps, figurePatterns, chart, cancellation));
             stdout.WriteLine($"chart: {chart}");
         }
 
@@ -417,7 +428,7 @@ internal static class RegressCommand
         }
     }
 
-    /// <summary>Writes a text file whole or not at all (<see cref="AtomicFile"/>).</summary>
-    private static void WriteText(string path, string text) =>
-        AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text + "\n")));
+    /// <summary>Writes a baseline file whole or not at all (<see cref="AtomicFile"/>); a cancelled write leaves none.</summary>
+    private static void WriteText(string path, string text, CancellationToken cancellation) =>
+        OutputFiles.Write("--save", () => AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text + "\n")), cancellation));
 }

@@ -24,6 +24,18 @@ internal static class RunCommand
     /// <summary>Reads, checks and runs the scenario; prints a line per step and per check.</summary>
     private static int Run(CliContext context, string path)
     {
+        // Said in the CLI's own words: .NET's would be "Access to the path is denied" for a folder (root can read one's
+        // inode, just not as text) and "Could not find file" for a missing one.
+        if (Directory.Exists(path))
+        {
+            throw new CliUsageException($"run: '{path}' is a folder, not a scenario file");
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new CliUsageException($"run: no such file: '{path}'");
+        }
+
         string json;
         try
         {
@@ -56,7 +68,7 @@ internal static class RunCommand
         using (launcher)
         {
             TextWriter o = context.Out;
-            o.WriteLine($"scenario '{scenario.Name}' ({path}): {scenario.Mappings.Count} mappings, {scenario.Steps.Count} steps, {scenario.Assertions.Count} assertions; device policy {scenario.Device.Policy}, {launcher.Description}");
+            o.WriteLine($"scenario '{scenario.Name}' ({path}): {CliApp.Count(scenario.Mappings.Count, "mapping")}, {CliApp.Count(scenario.Steps.Count, "step")}, {CliApp.Count(scenario.Assertions.Count, "assertion")}; device policy {scenario.Device.Policy}, {launcher.Description}");
             if (scenario.Description is { } d)
             {
                 o.WriteLine(d);
@@ -69,7 +81,7 @@ internal static class RunCommand
             }
 
             int failed = outcome.Checks.Count(c => !c.Passed);
-            o.WriteLine(failed == 0 ? $"passed: all {outcome.Checks.Count} checks" : $"FAILED: {failed} of {outcome.Checks.Count} checks");
+            o.WriteLine(failed == 0 ? $"passed: all {CliApp.Count(outcome.Checks.Count, "check")}" : $"FAILED: {failed} of {CliApp.Count(outcome.Checks.Count, "check")}");
             return failed == 0 ? 0 : CliApp.RunFailed;
         }
     }

@@ -37,6 +37,10 @@ public static class Errno
     /// <summary>A hardware-poisoned page was hit.</summary>
     public const int EHWPOISON = 133;
 
+    /// <summary>Every error number above, in the order declared: the ones that have a name
+    /// (<see cref="Name"/>), so a scenario's expected result can be checked against what a call can return.</summary>
+    public static IReadOnlyList<int> Known { get; } = [EPERM, ENOENT, EINTR, EBADF, EAGAIN, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, EINVAL, EFBIG, EOPNOTSUPP, EOVERFLOW, EHWPOISON];
+
     /// <summary>Returns the symbolic name of an error number, negative or positive ("-EINVAL").</summary>
     /// <param name="code">A kernel-style return value (0, or a negated errno).</param>
     public static string Name(int code)

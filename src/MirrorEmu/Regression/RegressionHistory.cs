@@ -49,7 +49,8 @@ public sealed class RegressionHistory
     /// <summary>Appends <paramref name="run"/> to the history file (creating it), as one line without samples.</summary>
     /// <param name="path">The file; its folder must exist.</param>
     /// <param name="run">The run.</param>
-    public static void Append(string path, RegressionRun run) => File.AppendAllText(path, run.ToJsonLine() + "\n");
+    /// <exception cref="IOException">It could not be appended (the message names the file and why).</exception>
+    public static void Append(string path, RegressionRun run) => Telemetry.AtomicFile.Append(path, run.ToJsonLine() + "\n");
 
     /// <summary>The series of every figure, in the order first seen: a value per run, NaN where the run lacks it.</summary>
     public IReadOnlyList<(string Kind, string Id, double[] Values)> Series()

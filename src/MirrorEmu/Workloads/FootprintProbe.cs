@@ -22,6 +22,15 @@ public readonly record struct FootprintReport(ulong MappingBytes, long TouchedPa
 /// </summary>
 public static class FootprintProbe
 {
+    /// <summary>The bookkeeping budget, in bytes per touched page, that the emulator is built to stay within at scale (a
+    /// few touched pages in a large mapping exceed it: each cluster pays for its own page-table pages).</summary>
+    public const double BudgetBytesPerPage = 16;
+
+    /// <summary>The largest mapping, in whole GiB, that fits the emulated address space: mmap places a mapping without an
+    /// address hint between mmap_min_addr and the mmap base (<see cref="AddressSpace.MmapBase"/>, below the user address
+    /// space's end), 130,047 GiB; one GiB more is -ENOMEM.</summary>
+    public static int MaxMappingGib => (int)((AddressSpace.MmapBase - PageGeometry.MmapMinAddr) >> 30);
+
     /// <summary>Bytes the probe needs: the touched frames, two spare chunks the pool may start, and the page tables and
     /// per-frame counts, with a margin; what a caller checks against <see cref="Telemetry.MemoryBudget"/> first.</summary>
     /// <param name="touchedPages">Pages to write.</param>
@@ -42,9 +51,12 @@ public static class FootprintProbe
     /// <summary>Runs the probe.</summary>
     /// <param name="mappingBytes">Mapping size in bytes (page aligned, at least the touched bytes).</param>
     /// <param name="touchedPages">Pages to write (a multiple of 512).</param>
+    /// <param name="cancellation">Checked before each 2 MiB cluster (a millisecond or so of work), so a cancelled probe of
+    /// millions of pages stops at once instead of touching the rest.</param>
     /// <returns>The counters read after touching.</returns>
     /// <exception cref="ArgumentOutOfRangeException">Bad sizes, naming the value.</exception>
-    public static FootprintReport Measure(ulong mappingBytes, long touchedPages)
+    /// <exception cref="OperationCanceledException">Cancelled: no report.</exception>
+    public static FootprintReport Measure(ulong mappingBytes, long touchedPages, CancellationToken cancellation = default)
     {
         const long cluster = PageGeometry.LevelEntries;
         if (touchedPages <= 0 || touchedPages % cluster != 0)
@@ -65,10 +77,12 @@ public static class FootprintProbe
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         for (ulong c = 0; c < clusters; c++)
         {
+            cancellation.ThrowIfCancellationRequested();
             mm.Madvise(start + (c * stride), PageGeometry.PmdSize, Advice.PopulateWrite).ThrowIfError();
         }
 
         double seconds = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        cancellation.ThrowIfCancellationRequested();
         return new FootprintReport(
             mappingBytes,
             mm.Memory.FramesInUse,

@@ -78,6 +78,12 @@ public sealed record ScenarioFile
             return $"schemaVersion: {SchemaVersion} is not {CurrentSchemaVersion}";
         }
 
+        // The same rule as compare --seed: a whole number from 0 up.
+        if (Seed < 0)
+        {
+            return $"seed: {Seed} is not a whole number from 0 to {int.MaxValue}";
+        }
+
         if (Mappings.Count == 0)
         {
             return "mappings: name at least one mapping";

@@ -28,14 +28,14 @@ public enum WorkloadKind
 /// (a read and a write: the page is faulted writable); the element's place in the page comes from the seed too.
 /// </summary>
 /// <param name="Kind">The shape.</param>
-/// <param name="Parameter">N for stride (a whole number ≥ 1), S for zipf (≥ 0), P for sparse (in (0, 1]); 0 otherwise.</param>
+/// <param name="Parameter">N for stride (a whole number ≥ 1), S for zipf (0 to 10), P for sparse (in (0, 1]); 0 otherwise.</param>
 public sealed record Workload(WorkloadKind Kind, double Parameter)
 {
     /// <summary>The default: every page in order.</summary>
     public static Workload Seq { get; } = new(WorkloadKind.Seq, 0);
 
     /// <summary>The accepted forms, for messages.</summary>
-    public const string Forms = "seq, random, stride:N (N ≥ 1), zipf:S (S ≥ 0), sparse:P (0 < P ≤ 1)";
+    public const string Forms = "seq, random, stride:N (N ≥ 1), zipf:S (S from 0 to 10), sparse:P (0 < P ≤ 1)";
 
     /// <summary>Parses <c>seq</c>, <c>random</c>, <c>stride:N</c>, <c>zipf:S</c> or <c>sparse:P</c>.</summary>
     /// <param name="text">The text.</param>

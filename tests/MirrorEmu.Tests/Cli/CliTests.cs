@@ -128,6 +128,8 @@ public class CliTests
     [InlineData(new[] { "compare", "--workload", "sparse:2" }, "--workload: 'sparse:2': P must be more than 0 and at most 1")]
     [InlineData(new[] { "compare", "--workload", "wavy" }, "--workload: 'wavy' is not one of seq, random")]
     [InlineData(new[] { "compare", "--workload", "sparse:0.000001", "--pages", "64" }, "--workload sparse:0.000001 touches no page")]
+    [InlineData(new[] { "compare", "--workload", "sparse:0.0000001", "--pages", "64" }, "--workload sparse:0.0000001 touches no page")] // as given, not rounded to "sparse:0"
+    [InlineData(new[] { "compare", "--workload", "zipf:11" }, "--workload: 'zipf:11': S must be between 0 and 10")]
     [InlineData(new[] { "compare", "--launcher", "tpu" }, "--launcher: 'tpu' is not one of direct, cpu, cuda, opencl, auto")]
     [InlineData(new[] { "compare", "--replay", "sometimes" }, "--replay: 'sometimes' is not one of once, batch-flush, batch, block")]
     [InlineData(new[] { "compare", "--fault-batch", "0" }, "--fault-batch: '0'")]
@@ -191,6 +193,23 @@ public class CliTests
         {
             Assert.Contains(option, output);
         }
+    }
+
+    [Fact]
+    public void HelpGivesZipfItsWholeRange()
+    {
+        // The parser caps S at 10; the help once said only S ≥ 0.
+        (int code, string output, _) = Run("compare", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("zipf:S (S from 0 to 10)", output);
+    }
+
+    [Fact]
+    public void OneRoundIsOneRoundInTheTable()
+    {
+        (int code, string output, string err) = Run("compare", "--pages", "256", "--repeat", "1");
+        Assert.True(code == 0, err);
+        Assert.Contains("over 1 round after a warm-up", output);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MirrorEmu.Cli;
+using MirrorEmu.Tests.Helpers;
 using static MirrorEmu.Tests.Helpers.CliRunner;
 
 namespace MirrorEmu.Tests.Cli;
@@ -24,6 +25,78 @@ public class InterruptTests
         Assert.True(sw.Elapsed < TimeSpan.FromMilliseconds(800 + 1000), $"exited {sw.Elapsed.TotalMilliseconds:F0} ms after the start, 800 ms of them before Ctrl-C");
         Assert.Equal("mirroremu: interrupted; nothing was written", err.TrimEnd());
         Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+    }
+
+    [Fact]
+    public void CancellingARegressSaveOrAppendExitsWith130AndWritesNothing()
+    {
+        // Ctrl-C before the counter scenarios end: no baseline saved, no history line appended (the regress run once
+        // exited 0 and wrote counters.json).
+        string dir = EmptyConfigDirectory();
+        string history = Path.Combine(dir, "h.jsonl");
+        using var interrupt = new CancellationTokenSource();
+        interrupt.Cancel();
+        (int code, string output, string err) = Run(
+            ["regress", "--scenarios", "hmm/*", "--save", dir, "--append-history", history],
+            c => c with { Cancellation = interrupt.Token });
+        Assert.Equal(CliApp.Interrupted, code);
+        Assert.Equal("mirroremu: interrupted; nothing was written", err.TrimEnd());
+        Assert.Equal(string.Empty, output);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+    }
+
+    [Fact]
+    public void CancellingAHistoryChartExitsWith130AndWritesNoChart()
+    {
+        string dir = EmptyConfigDirectory();
+        string history = Path.Combine(dir, "h.jsonl");
+        for (int i = 0; i < 2; i++)
+        {
+            (int made, _, string madeErr) = Run("regress", "--scenarios", "hmm/uffd-rangeevent", "--append-history", history, "--baseline", Path.Combine(RepoPaths.Root, "bench", "baselines"));
+            Assert.True(made == 0, madeErr);
+        }
+
+        string chart = Path.Combine(dir, "t.png");
+        using var interrupt = new CancellationTokenSource();
+        interrupt.Cancel();
+        (int code, _, string err) = Run(["regress", "--history", history, "--chart", chart, "--figures", "hmm/uffd-rangeevent:roundTrips"], c => c with { Cancellation = interrupt.Token });
+        Assert.Equal(CliApp.Interrupted, code);
+        Assert.Contains("mirroremu: interrupted; nothing was written", err);
+        Assert.False(File.Exists(chart));
+        Assert.Equal([history], Directory.EnumerateFileSystemEntries(dir));
+    }
+
+    [Fact]
+    public void CancellingAFootprintExitsWith130AndPrintsNoResult()
+    {
+        // footprint once touched all its pages after Ctrl-C (12 s at 2M pages) and printed its result with exit 0.
+        using var interrupt = new CancellationTokenSource();
+        interrupt.Cancel();
+        (int code, string output, string err) = Run(["footprint", "--mapping-gib", "1", "--touched-pages", "4096"], c => c with { Cancellation = interrupt.Token });
+        Assert.Equal(CliApp.Interrupted, code);
+        Assert.Equal("mirroremu: interrupted; nothing was written", err.TrimEnd());
+        Assert.Equal(string.Empty, output);
+    }
+
+    [Fact]
+    public void TheCounterScenariosStopBetweenScenariosWhenCancelled()
+    {
+        using var interrupt = new CancellationTokenSource();
+        var started = new List<string>();
+        Assert.Throws<OperationCanceledException>(() => MirrorEmu.Regression.CounterScenarios.Run("hmm/*", name =>
+        {
+            started.Add(name);
+            interrupt.Cancel(); // Ctrl-C during the first scenario
+        }, interrupt.Token));
+        Assert.Single(started);
+    }
+
+    [Fact]
+    public void TheFootprintProbeStopsInsideItsTouchLoopWhenCancelled()
+    {
+        using var interrupt = new CancellationTokenSource();
+        interrupt.Cancel();
+        Assert.Throws<OperationCanceledException>(() => MirrorEmu.Workloads.FootprintProbe.Measure(1UL << 30, 4096, interrupt.Token));
     }
 
     [Fact]

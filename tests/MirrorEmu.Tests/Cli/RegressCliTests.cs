@@ -73,6 +73,7 @@ public sealed class RegressCliTests : IDisposable
     [InlineData("--history", "/nonexistent/h.jsonl", "--history /nonexistent/h.jsonl: cannot be read")]
     [InlineData("--baseline", "/nonexistent/baselines", "--baseline /nonexistent/baselines: no such file or folder")]
     [InlineData("--chart", "t.png", "--chart needs --history")]
+    [InlineData("--figures", "foo", "--figures needs --chart FILE and --history FILE")]
     public void BadInputIsOneLineOnStderrAndExitCodeTwo(string option, string value, string named)
     {
         (int code, string output, string err) = option == "--baseline" ? Run("regress", option, value) : Run("regress", "--baseline", s_baselines, option, value);

@@ -17,7 +17,7 @@ public class RegressionComparisonTests
     public void TheScenariosMatchTheCommittedBaseline()
     {
         RegressionRun baseline = RegressionRun.Load(s_committed, "baseline");
-        RegressionComparison c = RegressionComparison.Compare(baseline, Current(CounterScenarios.Run("hmm/*")), new RegressionOptions(), "hmm/*");
+        RegressionComparison c = RegressionComparison.Compare(baseline, Current(CounterScenarios.Run("hmm/*", cancellation: TestContext.Current.CancellationToken)), new RegressionOptions(), "hmm/*");
         Assert.True(c.Rows.Count > 50, "the committed baseline has too few hmm counters");
         Assert.True(c.ExitCode(failOnTime: false) == 0, "a counter moved against bench/baselines/counters.json (refresh it if intended): "
             + string.Join("; ", c.Rows.Where(r => r.Verdict != Verdict.Same).Select(r => $"{r.Id} {r.Baseline} -> {r.Current} {r.Verdict}")));
@@ -32,7 +32,7 @@ public class RegressionComparisonTests
         RegressionRun committed = RegressionRun.Load(s_committed, "baseline");
         RegressionRun copy = RegressionRun.FromJson(committed.ToJson(), "copy");
         copy = copy with { Counters = [.. copy.Counters.Select(f => f.Id == id ? f with { Value = f.Value + delta } : f)] };
-        RegressionComparison c = RegressionComparison.Compare(copy, Current(CounterScenarios.Run("hmm/uffd-batched")), new RegressionOptions(), "hmm/uffd-batched");
+        RegressionComparison c = RegressionComparison.Compare(copy, Current(CounterScenarios.Run("hmm/uffd-batched", cancellation: TestContext.Current.CancellationToken)), new RegressionOptions(), "hmm/uffd-batched");
         ComparisonRow row = Assert.Single(c.Rows, r => r.Verdict != Verdict.Same);
         Assert.Equal(id, row.Id);
         Assert.Equal(Verdict.Regression, row.Verdict);

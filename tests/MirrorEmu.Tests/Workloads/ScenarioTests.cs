@@ -100,7 +100,7 @@ public class ScenarioTests
     {
         (int code, _, string err) = Run("run", "/nonexistent/scenario.json");
         Assert.Equal(CliApp.UsageError, code);
-        Assert.StartsWith("mirroremu: /nonexistent/scenario.json: ", err, StringComparison.Ordinal);
+        Assert.Equal("mirroremu: run: no such file: '/nonexistent/scenario.json'", err.TrimEnd());
     }
 
     private static string Write(string json)
