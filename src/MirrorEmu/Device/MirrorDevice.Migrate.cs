@@ -11,7 +11,7 @@ public sealed partial class MirrorDevice
     private MigrateVma? _spareFault;   // the same for migrate_to_ram's one page
 
     /// <summary>
-    /// HMM_DMIRROR_MIGRATE_TO_DEV (dmirror_migrate_to_device; reference linux-hmm.md §2.5): migrates [Addr, + Npages pages)
+    /// HMM_DMIRROR_MIGRATE_TO_DEV (dmirror_migrate_to_device, lib/test_hmm.c): migrates [Addr, + Npages pages)
     /// to the device's memory (<see cref="MigrateToDevice(ulong, ulong, out ulong)"/>), then reads the range back through the
     /// device page table (dmirror_do_read) into <paramref name="buffer"/> for verification.
     /// </summary>

@@ -2,7 +2,7 @@ namespace MirrorEmu.Hmm;
 
 /// <summary>
 /// Where the PTE scanner stops: a policy struct with a scalar and a width-generic vector form of the same
-/// predicate (STYLE.md rule 16, after dotnet/runtime's <c>INegator&lt;T&gt;</c>). <see cref="PteScanner"/> has one
+/// predicate (after dotnet/runtime's <c>INegator&lt;T&gt;</c>). <see cref="PteScanner"/> has one
 /// loop body, instantiated per filter and per width; ILGPU kernels will call only the scalar member.
 /// </summary>
 /// <remarks>

@@ -1,6 +1,6 @@
 namespace MirrorEmu.Hmm;
 
-/// <summary>The scan widths: a width parameter for the one loop body (STYLE.md rule 15).</summary>
+/// <summary>The scan widths: a width parameter for the one loop body.</summary>
 public static partial class PteScanner
 {
     /// <summary>The width a scan runs at.</summary>

@@ -55,7 +55,7 @@ public static partial class PteScanner
 
     /// <summary>
     /// The width <see cref="Scan(ReadOnlySpan{ulong}, Span{ulong}, ulong, ulong, bool)"/> takes for a table of
-    /// <paramref name="length"/> entries (STYLE.md rule 15): scalar when Vector128 is not hardware accelerated or
+    /// <paramref name="length"/> entries: scalar when Vector128 is not hardware accelerated or
     /// the table is shorter than one Vector128, else the widest accelerated vector that fits.
     /// </summary>
     /// <param name="length">Entries to scan.</param>
@@ -173,7 +173,7 @@ public static partial class PteScanner
         TFilter.UsesRequests ? (input & mask) | defaultFlags : 0;
 
     /// <summary>
-    /// The vector loop, one body for every width and filter (STYLE.md rule 15): a vector of PTEs and their HMM
+    /// The vector loop, one body for every width and filter: a vector of PTEs and their HMM
     /// words per step, the stop lanes from <typeparamref name="TFilter"/> as a bit mask, the first stop from
     /// <see cref="BitOperations.TrailingZeroCount(ulong)"/>; the table's last vector overlaps the one before it
     /// (unless the length is a multiple of the width) and its lanes already counted are masked off.

@@ -29,7 +29,7 @@ internal enum AllocationOp
 /// <summary>
 /// Bytes allocated per operation, as <see cref="GC.GetAllocatedBytesForCurrentThread"/> counts them around
 /// <see cref="MeasuredOps"/> calls of a warmed operation (after <see cref="WarmupOps"/> calls, so first-call caches and
-/// tiered-JIT bookkeeping are paid): the figure STYLE.md rule 12 keeps at 0 on the fault and invalidate paths, measured
+/// tiered-JIT bookkeeping are paid): the figure docs/design.md's invariants keep at 0 on the fault and invalidate paths, measured
 /// outside BenchmarkDotNet so it can be gated exactly in CI. Only the calling thread's allocations count, so each
 /// operation runs on this thread alone.
 /// </summary>

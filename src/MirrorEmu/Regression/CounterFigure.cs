@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 
 namespace MirrorEmu.Regression;
 
-/// <summary>One counter of one fixed scenario, as the code path that did the work counted it (DESIGN.md invariant 3),
+/// <summary>One counter of one fixed scenario, as the code path that did the work counted it (docs/design.md, "Invariants every change keeps"),
 /// with the tolerance the scenario states for it.</summary>
 /// <param name="Scenario">The scenario's stable name ("hmm/uffd-batched").</param>
 /// <param name="Counter">The counter's stable name ("roundTrips").</param>

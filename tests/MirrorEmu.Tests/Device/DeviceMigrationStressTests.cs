@@ -7,7 +7,7 @@ using static MirrorEmu.Tests.Helpers.DeviceHelpers;
 namespace MirrorEmu.Tests.Device;
 
 /// <summary>
-/// The race test of device memory (STYLE.md rules 21, 27), per launcher: two devices migrate random ranges to their
+/// The race test of device memory, per launcher: two devices migrate random ranges to their
 /// memory and back and release everything, a CPU thread reads and rewrites pages (faulting them back from whichever device
 /// holds them) and the devices' kernels rewrite pages, both against a sequential model, an invalidator write-protects
 /// ranges, zaps pages and forks, and the devices' kernels read the buffer. Checked: the CPU always finds the value the model says (no data lost by a migration), a

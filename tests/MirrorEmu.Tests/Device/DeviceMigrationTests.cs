@@ -9,7 +9,7 @@ namespace MirrorEmu.Tests.Device;
 /// <summary>
 /// hmm-tests' migration and device-exclusive tests (tools/testing/selftests/mm/hmm-tests.c: migrate, migrate_fault,
 /// migrate_release, migrate_shared, migrate_mixed, migrate_multiple, snapshot, double_map, exclusive, exclusive_mprotect,
-/// exclusive_cow, anon_write_child with migration; reference linux-hmm.md §3) on the device's dmirror operations, plus
+/// exclusive_cow, anon_write_child with migration; tools/testing/selftests/mm/hmm-tests.c) on the device's dmirror operations, plus
 /// kernels on device-resident pages and the counters of where their accesses went. Written once, run on every launcher.
 /// </summary>
 public abstract class DeviceMigrationTests(LauncherFixture fixture)

@@ -3,7 +3,7 @@ using MirrorEmu.Regression;
 namespace MirrorEmu.Tests.Regression;
 
 /// <summary>The fixed scenarios give the same counters on every run, and those counters follow the policy definitions
-/// (DESIGN.md "The policies compared"): they are what CI gates on.</summary>
+/// (docs/design.md, "The policies compared"): they are what CI gates on.</summary>
 public class CounterScenarioTests
 {
     private static Dictionary<string, long> Run(string filter) => CounterScenarios.Run(filter).ToDictionary(f => f.Id, f => f.Value);
@@ -40,7 +40,7 @@ public class CounterScenarioTests
         Dictionary<string, long> c = Run("alloc/*");
         foreach (string path in new[] { "range-fault-populated", "interval-query", "invalidate-start-end", "cpu-read-word" })
         {
-            Assert.True(c[$"alloc/{path}:bytesPerOp"] == 0, $"alloc/{path} allocated {c[$"alloc/{path}:bytesPerOp"]} bytes per call (STYLE.md rule 12)");
+            Assert.True(c[$"alloc/{path}:bytesPerOp"] == 0, $"alloc/{path} allocated {c[$"alloc/{path}:bytesPerOp"]} bytes per call (hot paths do not allocate: docs/design.md)");
         }
     }
 
