@@ -29,13 +29,6 @@ internal static class WordVector
     public static int Count<TVector>()
         where TVector : struct => Unsafe.SizeOf<TVector>() / sizeof(ulong);
 
-    /// <summary>Whether this width runs in hardware here (where it does not, .NET runs it in software).</summary>
-    /// <typeparam name="TVector">Vector128, Vector256 or Vector512 of ulong.</typeparam>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool IsHardwareAccelerated<TVector>()
-        where TVector : struct =>
-        typeof(TVector) == typeof(Vector128<ulong>) ? Vector128.IsHardwareAccelerated : typeof(TVector) == typeof(Vector256<ulong>) ? Vector256.IsHardwareAccelerated : Vector512.IsHardwareAccelerated;
-
     /// <summary>Every lane set to <paramref name="value"/>.</summary>
     /// <typeparam name="TVector">Vector128, Vector256 or Vector512 of ulong.</typeparam>
     /// <param name="value">The word.</param>
@@ -101,28 +94,6 @@ internal static class WordVector
         typeof(TVector) == typeof(Vector128<ulong>) ? Unsafe.BitCast<Vector128<ulong>, TVector>(Unsafe.BitCast<TVector, Vector128<ulong>>(left) | Unsafe.BitCast<TVector, Vector128<ulong>>(right))
         : typeof(TVector) == typeof(Vector256<ulong>) ? Unsafe.BitCast<Vector256<ulong>, TVector>(Unsafe.BitCast<TVector, Vector256<ulong>>(left) | Unsafe.BitCast<TVector, Vector256<ulong>>(right))
         : Unsafe.BitCast<Vector512<ulong>, TVector>(Unsafe.BitCast<TVector, Vector512<ulong>>(left) | Unsafe.BitCast<TVector, Vector512<ulong>>(right));
-
-    /// <summary>Lane-wise <paramref name="left"/> AND NOT <paramref name="right"/>.</summary>
-    /// <typeparam name="TVector">Vector128, Vector256 or Vector512 of ulong.</typeparam>
-    /// <param name="left">Kept bits.</param>
-    /// <param name="right">Cleared bits.</param>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static TVector AndNot<TVector>(TVector left, TVector right)
-        where TVector : struct =>
-        typeof(TVector) == typeof(Vector128<ulong>) ? Unsafe.BitCast<Vector128<ulong>, TVector>(Vector128.AndNot(Unsafe.BitCast<TVector, Vector128<ulong>>(left), Unsafe.BitCast<TVector, Vector128<ulong>>(right)))
-        : typeof(TVector) == typeof(Vector256<ulong>) ? Unsafe.BitCast<Vector256<ulong>, TVector>(Vector256.AndNot(Unsafe.BitCast<TVector, Vector256<ulong>>(left), Unsafe.BitCast<TVector, Vector256<ulong>>(right)))
-        : Unsafe.BitCast<Vector512<ulong>, TVector>(Vector512.AndNot(Unsafe.BitCast<TVector, Vector512<ulong>>(left), Unsafe.BitCast<TVector, Vector512<ulong>>(right)));
-
-    /// <summary>All ones in the lanes where <paramref name="left"/> equals <paramref name="right"/>, zeros elsewhere.</summary>
-    /// <typeparam name="TVector">Vector128, Vector256 or Vector512 of ulong.</typeparam>
-    /// <param name="left">First operand.</param>
-    /// <param name="right">Second operand.</param>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static TVector Equals<TVector>(TVector left, TVector right)
-        where TVector : struct =>
-        typeof(TVector) == typeof(Vector128<ulong>) ? Unsafe.BitCast<Vector128<ulong>, TVector>(Vector128.Equals(Unsafe.BitCast<TVector, Vector128<ulong>>(left), Unsafe.BitCast<TVector, Vector128<ulong>>(right)))
-        : typeof(TVector) == typeof(Vector256<ulong>) ? Unsafe.BitCast<Vector256<ulong>, TVector>(Vector256.Equals(Unsafe.BitCast<TVector, Vector256<ulong>>(left), Unsafe.BitCast<TVector, Vector256<ulong>>(right)))
-        : Unsafe.BitCast<Vector512<ulong>, TVector>(Vector512.Equals(Unsafe.BitCast<TVector, Vector512<ulong>>(left), Unsafe.BitCast<TVector, Vector512<ulong>>(right)));
 
     /// <summary>Bit <c>i</c> set where lane <c>i</c> of <paramref name="left"/> equals lane <c>i</c> of <paramref name="right"/>
     /// (<c>Equals(left, right).ExtractMostSignificantBits()</c>); bits from <see cref="Count{TVector}"/> up are zero.</summary>

@@ -164,23 +164,6 @@ public sealed partial class AddressSpace : IDisposable
         return lo;
     }
 
-    /// <summary>True if every byte of [start, end) lies in some VMA. Call with the mmap lock held.</summary>
-    private bool IsFullyMapped(ulong start, ulong end)
-    {
-        ulong at = start;
-        for (int i = FindVmaIndex(start); i < _vmas.Count && at < end; i++)
-        {
-            if (_vmas[i].Start > at)
-            {
-                return false;
-            }
-
-            at = _vmas[i].End;
-        }
-
-        return at >= end;
-    }
-
     /// <summary>True if some VMA overlaps [start, end). Call with the mmap lock held.</summary>
     private bool Overlaps(ulong start, ulong end)
     {

@@ -449,7 +449,7 @@ public static class FaultHandler
             return VmFault.None; // installed, or someone else populated the slot: the access retries
         }
 
-        if (!TryAllocateZeroedHuge(memory, out ulong basePfn))
+        if (!memory.TryAllocateZeroedHuge(out ulong basePfn))
         {
             return VmFault.Fallback;
         }
@@ -464,22 +464,6 @@ public static class FaultHandler
 
         mm.Counters.Increment(MmEvent.HugeFaults);
         return VmFault.None;
-    }
-
-    /// <summary>vma_alloc_anon_folio_pmd: 512 contiguous frames, zeroed.</summary>
-    private static bool TryAllocateZeroedHuge(PhysicalMemory memory, out ulong basePfn)
-    {
-        if (!memory.TryAllocateHuge(out basePfn))
-        {
-            return false;
-        }
-
-        for (int i = 0; i < HugePages; i++)
-        {
-            memory.Frame(basePfn + (ulong)i).Clear();
-        }
-
-        return true;
     }
 
     /// <summary>Gives back the frames of a huge page no entry ever mapped (no shootdown needed).</summary>
@@ -501,7 +485,7 @@ public static class FaultHandler
     {
         AddressSpace mm = vma.Mm;
         PhysicalMemory memory = mm.Memory;
-        if (!TryAllocateZeroedHuge(memory, out ulong basePfn))
+        if (!memory.TryAllocateZeroedHuge(out ulong basePfn))
         {
             return VmFault.Fallback;
         }

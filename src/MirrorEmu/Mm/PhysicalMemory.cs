@@ -194,12 +194,11 @@ public sealed unsafe class PhysicalMemory : IDisposable
             return true;
         }
 
-        if (!TryAllocateHuge(out ulong fresh))
+        if (!TryAllocateZeroedHuge(out ulong fresh))
         {
             return false;
         }
 
-        NativeMemory.Clear(FramePointer(fresh), (nuint)(HugeFrames << PageGeometry.PageShift));
         for (ulong i = 0; i < HugeFrames; i++)
         {
             Volatile.Write(ref CountRef(fresh + i), PinnedCount);
@@ -388,6 +387,20 @@ public sealed unsafe class PhysicalMemory : IDisposable
         }
 
         Counters.Add(MmEvent.FramesAllocated, (long)HugeFrames);
+        return true;
+    }
+
+    /// <summary>vma_alloc_anon_folio_pmd: <see cref="TryAllocateHuge"/>, then the 2 MiB cleared at once (the block is contiguous).</summary>
+    /// <param name="basePfn">The first frame.</param>
+    /// <returns>False as for <see cref="TryAllocateHuge"/>.</returns>
+    internal bool TryAllocateZeroedHuge(out ulong basePfn)
+    {
+        if (!TryAllocateHuge(out basePfn))
+        {
+            return false;
+        }
+
+        NativeMemory.Clear(FramePointer(basePfn), (nuint)(HugeFrames << PageGeometry.PageShift));
         return true;
     }
 
