@@ -406,7 +406,8 @@ internal sealed class MirrorDriver
         }
     }
 
-    private KResult LockTimeout(LaunchContext ctx, string what) =>
+    /// <summary>-EBUSY: the launch waited for <paramref name="what"/> until its deadline.</summary>
+    internal KResult LockTimeout(LaunchContext ctx, string what) =>
         KResult.Error(Errno.EBUSY, $"{Options.Name}: launch of {ctx.Op} waited for {what} until its {Options.LaunchTimeoutMs} ms ran out");
 
     /// <summary>Milliseconds left until <paramref name="deadline"/>, at least 0.</summary>
