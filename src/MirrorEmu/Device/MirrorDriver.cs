@@ -249,15 +249,16 @@ internal sealed class MirrorDriver
 
         range.Requests = requests; // restored before every retry: the outputs of a call that returned -EBUSY are not requests
 
+        Action<HmmRange> fill = ctx.Fill ??= filled => Fill(ctx, filled);
         KResult r;
         if (HasUserfault(start, end))
         {
             ctx.Count(DeviceEvent.RunsUnlocked);
-            r = HmmDriverLoop.RunUnlocked(range, _device.DriverLock, Options.FaultTimeoutMs, ctx.Fill ??= filled => Fill(ctx, filled), cancellation);
+            r = HmmDriverLoop.RunUnlocked(range, _device.DriverLock, Options.FaultTimeoutMs, fill, cancellation);
         }
         else
         {
-            r = HmmDriverLoop.Run(range, _device.DriverLock, Options.FaultTimeoutMs, ctx.Fill ??= filled => Fill(ctx, filled));
+            r = HmmDriverLoop.Run(range, _device.DriverLock, Options.FaultTimeoutMs, fill);
         }
 
         HmmFaultStats s = range.Stats;
