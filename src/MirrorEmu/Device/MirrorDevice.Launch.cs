@@ -329,7 +329,7 @@ public sealed partial class MirrorDevice
             {
                 return cancellation.IsCancellationRequested
                     ? KResult.Error(Errno.EINTR, $"{Options.Name}: launch of {ctx.Op} cancelled")
-                    : KResult.Error(Errno.EBUSY, $"{Options.Name}: launch of {ctx.Op} waited for the driver lock until its {Options.LaunchTimeoutMs} ms ran out");
+                    : _driver.LockTimeout(ctx, "the driver lock");
             }
 
             long held = Stopwatch.GetTimestamp();

@@ -412,8 +412,7 @@ public sealed partial class MirrorDevice
         int want = 0;
         for (int i = 0; i < args.Npages; i++)
         {
-            MigratePfn src = args.SrcAt(i);
-            want += src.IsMigrating && !(src.IsValid && DevicePagemap.IsDevicePfn(src.Pfn)) ? 1 : 0;
+            want += MovesToDevice(args.SrcAt(i)) ? 1 : 0;
         }
 
         if (want == 0)
@@ -436,7 +435,7 @@ public sealed partial class MirrorDevice
         for (int i = 0; i < args.Npages && k < got; i++)
         {
             MigratePfn src = args.SrcAt(i);
-            if (!src.IsMigrating || (src.IsValid && DevicePagemap.IsDevicePfn(src.Pfn)))
+            if (!MovesToDevice(src))
             {
                 continue;
             }
@@ -451,6 +450,10 @@ public sealed partial class MirrorDevice
             _binding.CopiesDone();
         }
     }
+
+    /// <summary>True for a source <see cref="AllocateAndCopyToDevice"/> gives a device page: one that may move and is a system
+    /// page or an empty slot (the count of frames to allocate and the copy loop that consumes them must agree).</summary>
+    private static bool MovesToDevice(MigratePfn src) => src.IsMigrating && !(src.IsValid && DevicePagemap.IsDevicePfn(src.Pfn));
 
     /// <summary>
     /// dmirror_devmem_fault_alloc_and_copy: a system frame for each of this device's pages that may move, filled from the

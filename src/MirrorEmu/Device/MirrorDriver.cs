@@ -249,15 +249,16 @@ internal sealed class MirrorDriver
 
         range.Requests = requests; // restored before every retry: the outputs of a call that returned -EBUSY are not requests
 
+        Action<HmmRange> fill = ctx.Fill ??= filled => Fill(ctx, filled);
         KResult r;
         if (HasUserfault(start, end))
         {
             ctx.Count(DeviceEvent.RunsUnlocked);
-            r = HmmDriverLoop.RunUnlocked(range, _device.DriverLock, Options.FaultTimeoutMs, ctx.Fill ??= filled => Fill(ctx, filled), cancellation);
+            r = HmmDriverLoop.RunUnlocked(range, _device.DriverLock, Options.FaultTimeoutMs, fill, cancellation);
         }
         else
         {
-            r = HmmDriverLoop.Run(range, _device.DriverLock, Options.FaultTimeoutMs, ctx.Fill ??= filled => Fill(ctx, filled));
+            r = HmmDriverLoop.Run(range, _device.DriverLock, Options.FaultTimeoutMs, fill);
         }
 
         HmmFaultStats s = range.Stats;
@@ -406,7 +407,8 @@ internal sealed class MirrorDriver
         }
     }
 
-    private KResult LockTimeout(LaunchContext ctx, string what) =>
+    /// <summary>-EBUSY: the launch waited for <paramref name="what"/> until its deadline.</summary>
+    internal KResult LockTimeout(LaunchContext ctx, string what) =>
         KResult.Error(Errno.EBUSY, $"{Options.Name}: launch of {ctx.Op} waited for {what} until its {Options.LaunchTimeoutMs} ms ran out");
 
     /// <summary>Milliseconds left until <paramref name="deadline"/>, at least 0.</summary>
