@@ -67,7 +67,7 @@ internal static class RegressCommand
                 {
                     foreach (Option o in new Option[] { bdn, compareJson, save, appendHistory, noCounters, scenarios, failOnTime })
                     {
-                        if (r.GetResult(o) is { Implicit: false })
+                        if (CliOptions.Given(r, o))
                         {
                             throw new CliUsageException($"{o.Name} does not apply to --history (it reads a history, it runs nothing)");
                         }
