@@ -214,13 +214,13 @@ internal static class RegressCommand
     {
         if (current.Counters.Count > 0)
         {
-            WriteText(Path.Combine(folder, CountersFile), (current with { Timings = [] }).ToJson(), cancellation);
+            OutputFiles.WriteText("--save", Path.Combine(folder, CountersFile), (current with { Timings = [] }).ToJson(), cancellation);
             o.WriteLine($"saved {CliApp.Count(current.Counters.Count, "counter")} of {CliApp.Count(current.Counters.Select(c => c.Scenario).Distinct().Count(), "scenario")} to {Path.Combine(folder, CountersFile)}");
         }
 
         if (current.Timings.Count > 0)
         {
-            WriteText(Path.Combine(folder, TimingsFile), (current with { Counters = [] }).ToJson(), cancellation);
+            OutputFiles.WriteText("--save", Path.Combine(folder, TimingsFile), (current with { Counters = [] }).ToJson(), cancellation);
             o.WriteLine($"saved {CliApp.Count(current.Timings.Count, "timing")} to {Path.Combine(folder, TimingsFile)} ({current.Host.Describe()})");
         }
 
@@ -427,8 +427,4 @@ internal static class RegressCommand
             return null;
         }
     }
-
-    /// <summary>Writes a baseline file whole or not at all (<see cref="AtomicFile"/>); a cancelled write leaves none.</summary>
-    private static void WriteText(string path, string text, CancellationToken cancellation) =>
-        OutputFiles.Write("--save", () => AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text + "\n")), cancellation));
 }
