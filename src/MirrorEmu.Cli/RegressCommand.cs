@@ -230,8 +230,7 @@ internal static class RegressCommand
 
     private static void Print(TextWriter stdout, RegressionComparison c, bool all, RegressionOptions options)
     {
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
-        console.Profile.Width = Math.Max(console.Profile.Width, 200);
+        IAnsiConsole console = PlainConsole(stdout);
         console.WriteLine($"baseline: commit {c.Baseline.Commit ?? "unknown"}, {c.Baseline.Date:yyyy-MM-dd HH:mm} UTC{(c.Baseline.Timings.Count > 0 ? ", timings " + c.Baseline.Host.Describe() : string.Empty)}");
         console.WriteLine($"current:  commit {c.Current.Commit ?? "unknown"}, {c.Current.Date:yyyy-MM-dd HH:mm} UTC, {c.Current.Host.Describe()}");
         var shown = c.Rows.Where(r => all || r.Verdict != Verdict.Same).ToList();
@@ -292,6 +291,14 @@ internal static class RegressCommand
         }
     }
 
+    /// <summary>A console over <paramref name="stdout"/> without colour or escape sequences, at least 200 columns wide.</summary>
+    private static IAnsiConsole PlainConsole(TextWriter stdout)
+    {
+        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        console.Profile.Width = Math.Max(console.Profile.Width, 200);
+        return console;
+    }
+
     private static string Value(double? v, bool timing) => v switch
     {
         null => "-",
@@ -336,8 +343,7 @@ internal static class RegressCommand
 
         if (steps.Count > 0)
         {
-            IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
-            console.Profile.Width = Math.Max(console.Profile.Width, 200);
+            IAnsiConsole console = PlainConsole(stdout);
             var table = new Table().Border(TableBorder.Rounded);
             foreach (string column in new[] { "kind", "figure", "first run that moved", "before", "after", "change" })
             {
