@@ -143,7 +143,7 @@ internal static class CompareCommand
         }
         else if (jsonPath is not null)
         {
-            OutputFiles.Write("--json", () => AtomicFile.Write(jsonPath, s => s.Write(System.Text.Encoding.UTF8.GetBytes(compareReport.ToJson() + "\n")), context.Cancellation));
+            OutputFiles.WriteText("--json", jsonPath, compareReport.ToJson(), context.Cancellation);
             WriteIf(table, context, $"wrote {jsonPath}");
         }
 

@@ -38,6 +38,16 @@ internal static class OutputFiles
         }
     }
 
+    /// <summary>Writes <paramref name="text"/> and a newline to <paramref name="path"/> in UTF-8, whole or not at all
+    /// (<see cref="AtomicFile"/>), for <paramref name="option"/> (<see cref="Write"/>); a cancelled write leaves none.</summary>
+    /// <param name="option">The option.</param>
+    /// <param name="path">The user's path.</param>
+    /// <param name="text">The file's text, without its final newline.</param>
+    /// <param name="cancellation">Checked before the file is put in place.</param>
+    /// <exception cref="IOException">The write failed; the message is "option: why".</exception>
+    public static void WriteText(string option, string path, string text, CancellationToken cancellation) =>
+        Write(option, () => AtomicFile.Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text + "\n")), cancellation));
+
     /// <summary>Runs a write for <paramref name="option"/>; a failure that the check could not foresee (the disk filled,
     /// the folder changed during the run) still fails the run, in one line naming the option.</summary>
     /// <param name="option">The option.</param>

@@ -67,7 +67,7 @@ internal static class RegressCommand
                 {
                     foreach (Option o in new Option[] { bdn, compareJson, save, appendHistory, noCounters, scenarios, failOnTime })
                     {
-                        if (r.GetResult(o) is { Implicit: false })
+                        if (CliOptions.Given(r, o))
                         {
                             throw new CliUsageException($"{o.Name} does not apply to --history (it reads a history, it runs nothing)");
                         }
@@ -214,13 +214,13 @@ internal static class RegressCommand
     {
         if (current.Counters.Count > 0)
         {
-            WriteText(Path.Combine(folder, CountersFile), (current with { Timings = [] }).ToJson(), cancellation);
+            OutputFiles.WriteText("--save", Path.Combine(folder, CountersFile), (current with { Timings = [] }).ToJson(), cancellation);
             o.WriteLine($"saved {CliApp.Count(current.Counters.Count, "counter")} of {CliApp.Count(current.Counters.Select(c => c.Scenario).Distinct().Count(), "scenario")} to {Path.Combine(folder, CountersFile)}");
         }
 
         if (current.Timings.Count > 0)
         {
-            WriteText(Path.Combine(folder, TimingsFile), (current with { Counters = [] }).ToJson(), cancellation);
+            OutputFiles.WriteText("--save", Path.Combine(folder, TimingsFile), (current with { Counters = [] }).ToJson(), cancellation);
             o.WriteLine($"saved {CliApp.Count(current.Timings.Count, "timing")} to {Path.Combine(folder, TimingsFile)} ({current.Host.Describe()})");
         }
 
@@ -230,8 +230,7 @@ internal static class RegressCommand
 
     private static void Print(TextWriter stdout, RegressionComparison c, bool all, RegressionOptions options)
     {
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
-        console.Profile.Width = Math.Max(console.Profile.Width, 200);
+        IAnsiConsole console = PlainConsole(stdout);
         console.WriteLine($"baseline: commit {c.Baseline.Commit ?? "unknown"}, {c.Baseline.Date:yyyy-MM-dd HH:mm} UTC{(c.Baseline.Timings.Count > 0 ? ", timings " + c.Baseline.Host.Describe() : string.Empty)}");
         console.WriteLine($"current:  commit {c.Current.Commit ?? "unknown"}, {c.Current.Date:yyyy-MM-dd HH:mm} UTC, {c.Current.Host.Describe()}");
         var shown = c.Rows.Where(r => all || r.Verdict != Verdict.Same).ToList();
@@ -292,6 +291,14 @@ internal static class RegressCommand
         }
     }
 
+    /// <summary>A console over <paramref name="stdout"/> without colour or escape sequences, at least 200 columns wide.</summary>
+    private static IAnsiConsole PlainConsole(TextWriter stdout)
+    {
+        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        console.Profile.Width = Math.Max(console.Profile.Width, 200);
+        return console;
+    }
+
     private static string Value(double? v, bool timing) => v switch
     {
         null => "-",
@@ -336,8 +343,7 @@ internal static class RegressCommand
 
         if (steps.Count > 0)
         {
-            IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
-            console.Profile.Width = Math.Max(console.Profile.Width, 200);
+            IAnsiConsole console = PlainConsole(stdout);
             var table = new Table().Border(TableBorder.Rounded);
             foreach (string column in new[] { "kind", "figure", "first run that moved", "before", "after", "change" })
             {
@@ -427,8 +433,4 @@ internal static class RegressCommand
             return null;
         }
     }
-
-    /// <summary>Writes a baseline file whole or not at all (<see cref="AtomicFile"/>); a cancelled write leaves none.</summary>
-    private static void WriteText(string path, string text, CancellationToken cancellation) =>
-        OutputFiles.Write("--save", () => AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text + "\n")), cancellation));
 }

@@ -142,7 +142,7 @@ internal sealed class DeviceScenario : CounterScenario
         ];
     }
 
-    private static ulong Fill64 => 0x0101010101010101UL * ScenarioSpace.FillByte;
+    private static ulong Fill64 => Workloads.RangeCheck.FillWord(ScenarioSpace.FillByte);
 
     private void Launch(KResult rc, string what) => Require(rc.IsOk, $"the {what} launch failed: {rc}");
 

@@ -3,6 +3,7 @@ using MirrorEmu.Mm;
 using MirrorEmu.Notifier;
 using MirrorEmu.Telemetry;
 using MirrorEmu.Uffd;
+using MirrorEmu.Workloads;
 
 namespace MirrorEmu.Regression;
 
@@ -46,13 +47,7 @@ internal sealed class HmmPolicyScenario : CounterScenario
     /// <inheritdoc/>
     public override IReadOnlyList<CounterFigure> Run()
     {
-        UffdResolution? resolution = _policy switch
-        {
-            null => null,
-            UffdFaultPolicy.Batched => UffdResolution.Block,
-            UffdFaultPolicy.RangeEvent => UffdResolution.WholeRun,
-            _ => UffdResolution.SinglePage,
-        };
+        UffdResolution? resolution = _policy is { } policy ? ComparePolicies.MonitorResolution(policy) : null;
         using var space = new ScenarioSpace(Pages, resolution, BlockPages);
         if (_policy == UffdFaultPolicy.RangeEvent)
         {

@@ -3,6 +3,7 @@ using MirrorEmu.Mm;
 using MirrorEmu.Notifier;
 using MirrorEmu.Telemetry;
 using MirrorEmu.Uffd;
+using MirrorEmu.Workloads;
 
 namespace MirrorEmu.Regression;
 
@@ -39,7 +40,7 @@ internal sealed class InvalidationScenario : CounterScenario
         InvalidatingFill? fill = null;
         using var space = new ScenarioSpace(
             Pages,
-            _policy == UffdFaultPolicy.Batched ? UffdResolution.Block : UffdResolution.SinglePage,
+            ComparePolicies.MonitorResolution(_policy),
             HmmPolicyScenario.BlockPages,
             (mm, start) => fill = new InvalidatingFill(mm, start, (ulong)Pages * PageGeometry.PageSize, Invalidations));
         var ops = new SeqNotifierOps();

@@ -29,7 +29,7 @@ public readonly record struct HostLoad(double OneMinute, double FiveMinutes, dou
     public bool IsBusy => IsKnown && FreeCores < BusyBelowFreeCores;
 
     /// <summary>Reads the load now.</summary>
-    public static HostLoad Current() => Parse(TryRead("/proc/loadavg"), AvailableCores());
+    public static HostLoad Current() => Parse(SystemFile.Read("/proc/loadavg"), AvailableCores());
 
     /// <summary>Parses the first three fields of a /proc/loadavg line ("0.52 0.58 0.59 1/123 4567").</summary>
     /// <param name="loadavg">The line, or null where the file could not be read.</param>
@@ -52,21 +52,4 @@ public readonly record struct HostLoad(double OneMinute, double FiveMinutes, dou
     public string Describe() => IsKnown
         ? string.Create(CultureInfo.InvariantCulture, $"load {OneMinute:F2} {FiveMinutes:F2} {FifteenMinutes:F2} on {Cores} cores ({FreeCores:F1} free)")
         : $"load unknown on {Cores} cores";
-
-    /// <summary>The file's text, or null where it cannot be read.</summary>
-    private static string? TryRead(string path)
-    {
-        try
-        {
-            return File.Exists(path) ? File.ReadAllText(path) : null;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
 }

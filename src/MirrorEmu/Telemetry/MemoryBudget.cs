@@ -100,13 +100,13 @@ public readonly partial record struct MemoryBudget(long AvailableBytes, string L
 
     private static long Remaining(string dir, string limitFile, string usageFile)
     {
-        string limit = ReadFirst(Path.Combine(dir, limitFile));
+        string limit = SystemFile.Read(Path.Combine(dir, limitFile));
         if (limit.Length == 0 || limit == "max" || !long.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out long max) || max >= long.MaxValue / 2)
         {
             return -1;
         }
 
-        long used = long.TryParse(ReadFirst(Path.Combine(dir, usageFile)), NumberStyles.None, CultureInfo.InvariantCulture, out long u) ? u : 0;
+        long used = long.TryParse(SystemFile.Read(Path.Combine(dir, usageFile)), NumberStyles.None, CultureInfo.InvariantCulture, out long u) ? u : 0;
         return Math.Max(0, max - used);
     }
 
@@ -153,25 +153,9 @@ public readonly partial record struct MemoryBudget(long AvailableBytes, string L
         return fields.Length >= 2 && long.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out long kib) ? kib * 1024 : -1;
     }
 
-    private static string ReadFirst(string path)
-    {
-        try
-        {
-            return File.Exists(path) ? File.ReadAllText(path).Trim() : string.Empty;
-        }
-        catch (IOException)
-        {
-            return string.Empty;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return string.Empty;
-        }
-    }
-
     private static IEnumerable<string> ReadLines(string path)
     {
-        string text = ReadFirst(path);
+        string text = SystemFile.Read(path);
         return text.Length == 0 ? [] : text.Split('\n');
     }
 }

@@ -39,11 +39,7 @@ public static class Comparison
     public static CompareResult Run(ComparisonOptions options, DeviceLauncher? launcher, Action<CompareProgress>? progress, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(options);
-        long t0 = Stopwatch.GetTimestamp();
-        using var pool = CreatePool(options.Pages);
-        var run = new Runner(options, launcher, pool, progress, cancellation);
-        run.Warmup(options.Pages);
-        return run.Measure(options) with { Wall = Stopwatch.GetElapsedTime(t0) };
+        return Sweep(options, [options.Pages], launcher, progress, cancellation)[0]; // a sweep of one size: its whole budget, its setup in Wall
     }
 
     /// <summary>Runs the comparison at each size in <paramref name="sizes"/> (one pool for all, one warm-up), for a sweep.</summary>
