@@ -19,14 +19,11 @@ public abstract class DeviceUffdTests(LauncherFixture fixture)
 
     private sealed class Setup : IDisposable
     {
+        private readonly UffdFixture _uffd;
+
         public Setup(int pages, UffdFaultPolicy policy, DeviceLauncher launcher)
         {
-            int mapped = Math.Max(pages, 1 << PageGeometry.PmdOrder); // 2 MiB aligned, so monitor blocks line up
-            Mm = new AddressSpace();
-            Address = Pages.MapAnon(Mm, mapped);
-            Ctx = new Userfaultfd(Mm) { FaultTimeoutMs = 20_000 };
-            Ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
-            Ctx.Register(Address, Pages.Bytes(mapped), UffdRegisterMode.Missing, out _).ThrowIfError();
+            _uffd = new UffdFixture(Math.Max(pages, 1 << PageGeometry.PmdOrder)); // 2 MiB aligned, so monitor blocks line up
             UffdResolution resolution = policy switch
             {
                 UffdFaultPolicy.Batched => UffdResolution.Block,
@@ -37,11 +34,11 @@ public abstract class DeviceUffdTests(LauncherFixture fixture)
             Device = NewDevice(Mm, launcher, new DeviceOptions { UffdPolicy = policy, Name = $"uffd {policy} device" });
         }
 
-        public AddressSpace Mm { get; }
+        public AddressSpace Mm => _uffd.Mm;
 
-        public ulong Address { get; }
+        public ulong Address => _uffd.Address;
 
-        public Userfaultfd Ctx { get; }
+        public Userfaultfd Ctx => _uffd.Ctx;
 
         public UffdMonitor Monitor { get; }
 
@@ -63,8 +60,7 @@ public abstract class DeviceUffdTests(LauncherFixture fixture)
                 Monitor.Dispose();
             }
 
-            Ctx.Dispose();
-            Mm.Dispose();
+            _uffd.Dispose();
         }
     }
 
