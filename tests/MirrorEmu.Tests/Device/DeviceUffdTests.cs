@@ -4,6 +4,7 @@ using MirrorEmu.Mm;
 using MirrorEmu.Telemetry;
 using MirrorEmu.Tests.Helpers;
 using MirrorEmu.Uffd;
+using MirrorEmu.Workloads;
 using static MirrorEmu.Tests.Helpers.DeviceHelpers;
 
 namespace MirrorEmu.Tests.Device;
@@ -24,13 +25,7 @@ public abstract class DeviceUffdTests(LauncherFixture fixture)
         public Setup(int pages, UffdFaultPolicy policy, DeviceLauncher launcher)
         {
             _uffd = new UffdFixture(Math.Max(pages, 1 << PageGeometry.PmdOrder)); // 2 MiB aligned, so monitor blocks line up
-            UffdResolution resolution = policy switch
-            {
-                UffdFaultPolicy.Batched => UffdResolution.Block,
-                UffdFaultPolicy.RangeEvent => UffdResolution.WholeRun,
-                _ => UffdResolution.SinglePage,
-            };
-            Monitor = new UffdMonitor(Ctx, new UffdMonitorOptions { Fill = new PatternFill(Fill), Resolution = resolution, BlockPages = 64 });
+            Monitor = new UffdMonitor(Ctx, new UffdMonitorOptions { Fill = new PatternFill(Fill), Resolution = ComparePolicies.MonitorResolution(policy), BlockPages = 64 });
             Device = NewDevice(Mm, launcher, new DeviceOptions { UffdPolicy = policy, Name = $"uffd {policy} device" });
         }
 
