@@ -33,7 +33,7 @@ public class AddressSpaceModelTests
     public void SeededRandomSequencesMatchTheReferenceModel()
     {
         int seed = TestSeeds.Get(20240611);
-        int sequences = int.TryParse(Environment.GetEnvironmentVariable("MIRROREMU_MODEL_SEQUENCES"), out int n) && n > 0 ? n : DefaultSequences;
+        int sequences = TestKnobs.Count("MIRROREMU_MODEL_SEQUENCES", DefaultSequences);
         var coverage = new Coverage();
         for (int i = 0; i < sequences; i++)
         {
