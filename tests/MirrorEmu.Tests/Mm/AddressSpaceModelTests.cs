@@ -333,27 +333,14 @@ public class AddressSpaceModelTests
         }
     }
 
-    /// <summary>An interval-notifier subscription that records every invalidation it gets.</summary>
-    private sealed class Recorder : IMmuIntervalNotifierOps
+    /// <summary>An interval-notifier subscription over window pages [Start, End) that records every invalidation it gets.</summary>
+    private sealed class Recorder : NotifierRecorder
     {
-        public List<NotifierRange> Calls { get; } = [];
-
         public MmuIntervalNotifier? Subscription { get; set; }
 
         public int Start { get; set; }
 
         public int End { get; set; }
-
-        public bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
-        {
-            lock (Calls)
-            {
-                Calls.Add(range);
-            }
-
-            subscription.SetSeq(curSeq);
-            return true;
-        }
     }
 
     private sealed class Process(AddressSpace mm)
