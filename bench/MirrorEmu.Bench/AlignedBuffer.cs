@@ -17,7 +17,8 @@ public sealed unsafe class AlignedBuffer : IDisposable
     public AlignedBuffer(long bytes, int offset = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(bytes);
-        ArgumentOutOfRangeException.ThrowIfNotEqual(offset is >= 0 and < MirrorEmu.Mm.PageGeometry.PageSizeInt, true, nameof(offset));
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(offset, MirrorEmu.Mm.PageGeometry.PageSizeInt);
         _base = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes + offset), (nuint)MirrorEmu.Mm.PageGeometry.PageSizeInt);
         NativeMemory.Clear(_base, (nuint)(bytes + offset));
         Pointer = _base + offset;

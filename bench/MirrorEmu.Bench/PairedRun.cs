@@ -162,7 +162,7 @@ public static class PairedRun
         foreach (MemberInfo member in Members(type).Where(m => m.IsDefined(typeof(ParamsAttribute))))
         {
             object?[] values = member.GetCustomAttribute<ParamsAttribute>()!.Values;
-            combinations = [.. combinations.SelectMany(c => values.Select(v => (MemberInfo: member, Value: v)).Select(mv => (Combination: c, Next: mv))).Select(x => x.Combination.Append(x.Next).ToArray())];
+            combinations = [.. combinations.SelectMany(c => values.Select(v => c.Append((member, v)).ToArray()))];
         }
 
         return combinations;

@@ -55,7 +55,7 @@ public partial class ReadmeSampleTests
             // README: end
         });
         Assert.Equal("0 round trips=4 restarts=0 byte=AB", Assert.Single(lines));
-        Assert.Contains("```\n0 round trips=4 restarts=0 byte=AB\n```", File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md")).ReplaceLineEndings("\n"));
+        Assert.Contains("```\n0 round trips=4 restarts=0 byte=AB\n```", Readme.Text.ReplaceLineEndings("\n"));
     }
 
     [Theory]
@@ -66,9 +66,8 @@ public partial class ReadmeSampleTests
         string here = File.ReadAllText(Path.Combine(RepoPaths.Root, "tests", "MirrorEmu.Tests", "ReadmeSampleTests.cs"));
         Match m = Regex.Match(here, $@"// README: begin {sample}\r?\n(?<code>.*?)\r?\n\s*// README: end", RegexOptions.Singleline);
         Assert.True(m.Success, $"no '{sample}' sample in this file");
-        string readme = File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md"));
-        string code = Normalize(m.Groups["code"].Value);
-        Assert.True(Normalize(readme).Contains(code, StringComparison.Ordinal), $"the README's '{sample}' sample is not the code this test runs:\n{code}");
+        string code = Readme.Normalize(m.Groups["code"].Value);
+        Assert.True(Readme.Normalize(Readme.Text).Contains(code, StringComparison.Ordinal), $"the README's '{sample}' sample is not the code this test runs:\n{code}");
     }
 
     [Fact]
@@ -76,7 +75,7 @@ public partial class ReadmeSampleTests
     {
         // The tests that run the samples sit inside namespace MirrorEmu, which sees KResult and Errno without a using; a
         // user's program does not (a new user's copy of three samples failed with CS0246 before the usings were added).
-        string readme = File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md")).ReplaceLineEndings("\n");
+        string readme = Readme.Text.ReplaceLineEndings("\n");
         int checkedSamples = 0;
         foreach (Match block in Regex.Matches(readme, @"```csharp\n(?<code>.*?)```", RegexOptions.Singleline))
         {
@@ -128,7 +127,7 @@ public partial class ReadmeSampleTests
     [Fact]
     public void EveryLinkInTheReadmeResolvesInsideTheRepository()
     {
-        string readme = File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md"));
+        string readme = Readme.Text;
         foreach (Match link in LocalLink().Matches(readme))
         {
             string target = link.Groups["path"].Value;
@@ -143,8 +142,8 @@ public partial class ReadmeSampleTests
     [Fact]
     public void TheReadmeShowsTheExampleScenarioAsItIsInScenarios()
     {
-        string readme = Normalize(File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md")));
-        string file = Normalize(File.ReadAllText(Path.Combine(RepoPaths.Root, "scenarios", "batched-policy-counters.json")));
+        string readme = Readme.Normalize(Readme.Text);
+        string file = Readme.Normalize(File.ReadAllText(Path.Combine(RepoPaths.Root, "scenarios", "batched-policy-counters.json")));
         Assert.True(readme.Contains(file, StringComparison.Ordinal), "the README's scenario example is not scenarios/batched-policy-counters.json");
     }
 
@@ -165,10 +164,6 @@ public partial class ReadmeSampleTests
 
         return output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
-
-    /// <summary>Lines trimmed of indentation, joined by newlines (the README's blocks are not indented).</summary>
-    private static string Normalize(string text) =>
-        string.Join('\n', text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0));
 
     /// <summary>Markdown links and images whose target is a path, not a URL or an anchor.</summary>
     [GeneratedRegex(@"\]\((?<path>(?!https?://|#)[^)\s]+)\)")]

@@ -3,6 +3,7 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using MirrorEmu.Bench;
+using MirrorEmu.Tests.Helpers;
 
 namespace MirrorEmu.Tests.Bench;
 
@@ -99,14 +100,7 @@ public class BenchmarkRunnerTests
         string artifacts = Directory.CreateTempSubdirectory("mirroremu-gate-").FullName;
         try
         {
-            string dotnet = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
-            var psi = new ProcessStartInfo(dotnet, [BenchAssembly, .. GateArguments("*RangeWalkBenchmarks.RangeFault"), "--artifacts", artifacts])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                WorkingDirectory = artifacts,
-            };
-            using Process child = Process.Start(psi)!;
+            using Process child = ChildProcess.Start(ChildProcess.Dotnet, [BenchAssembly, .. GateArguments("*RangeWalkBenchmarks.RangeFault"), "--artifacts", artifacts], artifacts);
             using var limit = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
             limit.CancelAfter(TimeSpan.FromSeconds(180));
             Task<string> stdout = child.StandardOutput.ReadToEndAsync(limit.Token);

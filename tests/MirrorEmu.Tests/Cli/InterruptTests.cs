@@ -122,14 +122,7 @@ public class InterruptTests
         Assert.SkipWhen(SigintIgnored(), "SIGINT is ignored in this process (a non-interactive shell started it in the background), so the child inherits that and rightly keeps running, as under nohup");
         string dir = EmptyConfigDirectory();
         string json = Path.Combine(dir, "r.json");
-        string cli = Path.Combine(AppContext.BaseDirectory, "MirrorEmu.Cli.dll");
-        string dotnet = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
-        var psi = new ProcessStartInfo(dotnet, [cli, "compare", "--pages", "16384", "--repeat", "1000", "--json", json, "--calibration", "none"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using Process child = Process.Start(psi)!;
+        using Process child = ChildProcess.Start(ChildProcess.Dotnet, [ChildProcess.Cli, "compare", "--pages", "16384", "--repeat", "1000", "--json", json, "--calibration", "none"]);
         Task<string> stderr = child.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
 
         // Wait for the header (the run has started), then a little longer, then Ctrl-C.

@@ -81,14 +81,7 @@ public class MemoryLimitTests
     private static (int Code, string Out, string Err) RunLimited(string arguments)
     {
         Assert.SkipUnless(OperatingSystem.IsLinux() && File.Exists("/bin/sh"), "needs Linux and /bin/sh for ulimit -v");
-        string cli = Path.Combine(AppContext.BaseDirectory, "MirrorEmu.Cli.dll");
-        string dotnet = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
-        var psi = new ProcessStartInfo("/bin/sh", ["-c", $"ulimit -v {LimitKib} && exec \"{dotnet}\" \"{cli}\" {arguments}"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using Process child = Process.Start(psi)!;
+        using Process child = ChildProcess.Start("/bin/sh", ["-c", $"ulimit -v {LimitKib} && exec \"{ChildProcess.Dotnet}\" \"{ChildProcess.Cli}\" {arguments}"]);
         Task<string> stdout = child.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         Task<string> stderr = child.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         Assert.True(child.WaitForExit(120_000), "the child did not finish in 120 s");

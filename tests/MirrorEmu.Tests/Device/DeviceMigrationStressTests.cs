@@ -30,7 +30,7 @@ public abstract class DeviceMigrationStressTests(LauncherFixture fixture)
     {
         int seed = TestSeeds.Get();
         int pages = Math.Min(fixture.BufferPages, 64);
-        double seconds = double.TryParse(Environment.GetEnvironmentVariable("MIRROREMU_STRESS_SECONDS"), System.Globalization.CultureInfo.InvariantCulture, out double s) ? s : 1.0;
+        double seconds = TestKnobs.Seconds("MIRROREMU_STRESS_SECONDS", 1.0);
         var mm = new AddressSpace();
         mm.Memory.PoisonFreedFrames = true;
         ulong a = Pages.MapAnon(mm, pages);

@@ -4,6 +4,7 @@ using MirrorEmu.Mm;
 using MirrorEmu.Telemetry;
 using MirrorEmu.Tests.Helpers;
 using MirrorEmu.Uffd;
+using MirrorEmu.Workloads;
 using static MirrorEmu.Tests.Helpers.DeviceHelpers;
 
 namespace MirrorEmu.Tests.Device;
@@ -19,29 +20,20 @@ public abstract class DeviceUffdTests(LauncherFixture fixture)
 
     private sealed class Setup : IDisposable
     {
+        private readonly UffdFixture _uffd;
+
         public Setup(int pages, UffdFaultPolicy policy, DeviceLauncher launcher)
         {
-            int mapped = Math.Max(pages, 1 << PageGeometry.PmdOrder); // 2 MiB aligned, so monitor blocks line up
-            Mm = new AddressSpace();
-            Address = Pages.MapAnon(Mm, mapped);
-            Ctx = new Userfaultfd(Mm) { FaultTimeoutMs = 20_000 };
-            Ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
-            Ctx.Register(Address, Pages.Bytes(mapped), UffdRegisterMode.Missing, out _).ThrowIfError();
-            UffdResolution resolution = policy switch
-            {
-                UffdFaultPolicy.Batched => UffdResolution.Block,
-                UffdFaultPolicy.RangeEvent => UffdResolution.WholeRun,
-                _ => UffdResolution.SinglePage,
-            };
-            Monitor = new UffdMonitor(Ctx, new UffdMonitorOptions { Fill = new PatternFill(Fill), Resolution = resolution, BlockPages = 64 });
+            _uffd = new UffdFixture(Math.Max(pages, 1 << PageGeometry.PmdOrder)); // 2 MiB aligned, so monitor blocks line up
+            Monitor = new UffdMonitor(Ctx, new UffdMonitorOptions { Fill = new PatternFill(Fill), Resolution = ComparePolicies.MonitorResolution(policy), BlockPages = 64 });
             Device = NewDevice(Mm, launcher, new DeviceOptions { UffdPolicy = policy, Name = $"uffd {policy} device" });
         }
 
-        public AddressSpace Mm { get; }
+        public AddressSpace Mm => _uffd.Mm;
 
-        public ulong Address { get; }
+        public ulong Address => _uffd.Address;
 
-        public Userfaultfd Ctx { get; }
+        public Userfaultfd Ctx => _uffd.Ctx;
 
         public UffdMonitor Monitor { get; }
 
@@ -63,8 +55,7 @@ public abstract class DeviceUffdTests(LauncherFixture fixture)
                 Monitor.Dispose();
             }
 
-            Ctx.Dispose();
-            Mm.Dispose();
+            _uffd.Dispose();
         }
     }
 

@@ -1,5 +1,6 @@
 using MirrorEmu.Device;
 using MirrorEmu.Mm;
+using MirrorEmu.Tests.Helpers;
 
 namespace MirrorEmu.Tests.Device;
 
@@ -80,11 +81,11 @@ public class ReadmeSampleTests
     [Fact]
     public void TheReadmeShowsTheMemorySampleVerbatim()
     {
-        string here = File.ReadAllText(Path.Combine(RepositoryRoot(), "tests", "MirrorEmu.Tests", "Device", "ReadmeSampleTests.cs"));
+        string here = File.ReadAllText(Path.Combine(RepoPaths.Root, "tests", "MirrorEmu.Tests", "Device", "ReadmeSampleTests.cs"));
         int begin = here.IndexOf("// README memory sample begin", StringComparison.Ordinal);
         int end = here.IndexOf("// README memory sample end", StringComparison.Ordinal);
-        string sample = Normalize(here[begin..end].Split('\n').Skip(1));
-        string readme = Normalize(File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md")).Split('\n'));
+        string sample = Readme.Normalize(here[here.IndexOf('\n', begin)..end]); // the lines after the begin marker
+        string readme = Readme.Normalize(Readme.Text);
         Assert.True(readme.Contains(sample, StringComparison.Ordinal), "the README does not show the device-memory sample as the test runs it:\n" + sample);
     }
 
@@ -104,27 +105,11 @@ public class ReadmeSampleTests
     [Fact]
     public void TheReadmeShowsTheSampleVerbatim()
     {
-        string here = File.ReadAllText(Path.Combine(RepositoryRoot(), "tests", "MirrorEmu.Tests", "Device", "ReadmeSampleTests.cs"));
+        string here = File.ReadAllText(Path.Combine(RepoPaths.Root, "tests", "MirrorEmu.Tests", "Device", "ReadmeSampleTests.cs"));
         int begin = here.IndexOf("// README sample begin", StringComparison.Ordinal);
         int end = here.IndexOf("// README sample end", StringComparison.Ordinal);
-        string sample = Normalize(here[begin..end].Split('\n').Skip(1));
-        string readme = Normalize(File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md")).Split('\n'));
+        string sample = Readme.Normalize(here[here.IndexOf('\n', begin)..end]); // the lines after the begin marker
+        string readme = Readme.Normalize(Readme.Text);
         Assert.True(readme.Contains(sample, StringComparison.Ordinal), "the README does not show the device sample as the test runs it:\n" + sample);
-    }
-
-    /// <summary>The lines trimmed, empty ones dropped, joined with newlines.</summary>
-    private static string Normalize(IEnumerable<string> lines) => string.Join('\n', lines.Select(l => l.Trim()).Where(l => l.Length > 0));
-
-    private static string RepositoryRoot()
-    {
-        for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "MirrorEmu.sln")))
-            {
-                return d.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no MirrorEmu.sln above {AppContext.BaseDirectory}");
     }
 }

@@ -26,7 +26,7 @@ public class KernelDifferentialTests
     public void SeededSequencesBehaveOnTheEmulatorAsOnTheHostKernel()
     {
         int seed = TestSeeds.Get();
-        int count = int.TryParse(Environment.GetEnvironmentVariable("MIRROREMU_DIFF_SEQUENCES"), out int n) && n > 0 ? n : DefaultSequences;
+        int count = TestKnobs.Count("MIRROREMU_DIFF_SEQUENCES", DefaultSequences);
         using LinuxMmProcess server = StartServer(out bool withUffd);
         if (Environment.GetEnvironmentVariable("MIRROREMU_DIFF_UFFD") == "0")
         {

@@ -4,7 +4,7 @@ using MirrorEmu.Notifier;
 namespace MirrorEmu.Tests.Helpers;
 
 /// <summary>An interval-notifier subscriber that records every invalidation it is called for (and records the sequence).</summary>
-public sealed class NotifierRecorder : IMmuIntervalNotifierOps
+public class NotifierRecorder : IMmuIntervalNotifierOps
 {
     /// <summary>The ranges it was called for, in order.</summary>
     public List<NotifierRange> Calls { get; } = [];

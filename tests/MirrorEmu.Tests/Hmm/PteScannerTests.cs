@@ -20,7 +20,7 @@ public class PteScannerTests
     public static readonly string[] Widths = ["Scalar", "Vector128", "Vector256", "Vector512"];
 
     /// <summary>Random rounds per case; MIRROREMU_SCAN_ROUNDS widens it locally (CI keeps the default).</summary>
-    private static readonly int s_rounds = int.TryParse(Environment.GetEnvironmentVariable("MIRROREMU_SCAN_ROUNDS"), out int r) && r > 0 ? r : 12;
+    private static readonly int s_rounds = TestKnobs.Count("MIRROREMU_SCAN_ROUNDS", 12);
 
     private delegate int ScanFn(ReadOnlySpan<ulong> ptes, Span<ulong> pfns, ulong defaultFlags, ulong mask, bool store);
 

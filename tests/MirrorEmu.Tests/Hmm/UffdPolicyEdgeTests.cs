@@ -4,6 +4,7 @@ using MirrorEmu.Notifier;
 using MirrorEmu.Telemetry;
 using MirrorEmu.Tests.Helpers;
 using MirrorEmu.Uffd;
+using MirrorEmu.Workloads;
 using static MirrorEmu.Tests.Helpers.HmmHelpers;
 
 namespace MirrorEmu.Tests.Hmm;
@@ -87,7 +88,7 @@ public class UffdPolicyEdgeTests
         using var monitor = new UffdMonitor(ctx, new UffdMonitorOptions
         {
             Fill = fill,
-            Resolution = policy switch { UffdFaultPolicy.Batched => UffdResolution.Block, UffdFaultPolicy.RangeEvent => UffdResolution.WholeRun, _ => UffdResolution.SinglePage },
+            Resolution = ComparePolicies.MonitorResolution(policy),
             BlockPages = blockPages,
         });
         HmmRange range = NewRange(mm, start, pages, HmmPfn.ReqFault | HmmPfn.ReqWrite);

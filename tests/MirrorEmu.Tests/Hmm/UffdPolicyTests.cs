@@ -16,23 +16,20 @@ public class UffdPolicyTests
 
     private sealed class Setup : IDisposable
     {
+        private readonly UffdFixture _uffd;
+
         public Setup(UffdResolution resolution, int blockPages = 64, Func<AddressSpace, ulong, IUffdFill>? fill = null)
         {
-            Mm = new AddressSpace();
-            Mm.MmapAnonymous(Pages.Bytes(PageCount), Prot.ReadWrite, MapFlags.Private, out ulong a).ThrowIfError();
-            Address = a;
-            Ctx = new Userfaultfd(Mm) { FaultTimeoutMs = 20_000 };
-            Ctx.Api(UffdApi.Version, UffdFeatures.None, out _).ThrowIfError();
-            Ctx.Register(a, Pages.Bytes(PageCount), UffdRegisterMode.Missing, out _).ThrowIfError();
-            Monitor = new UffdMonitor(Ctx, new UffdMonitorOptions { Fill = fill?.Invoke(Mm, a) ?? new PatternFill(Fill), Resolution = resolution, BlockPages = blockPages });
-            Range = NewRange(Mm, a, PageCount, HmmPfn.ReqFault | HmmPfn.ReqWrite);
+            _uffd = new UffdFixture(PageCount);
+            Monitor = new UffdMonitor(Ctx, new UffdMonitorOptions { Fill = fill?.Invoke(Mm, Address) ?? new PatternFill(Fill), Resolution = resolution, BlockPages = blockPages });
+            Range = NewRange(Mm, Address, PageCount, HmmPfn.ReqFault | HmmPfn.ReqWrite);
         }
 
-        public AddressSpace Mm { get; }
+        public AddressSpace Mm => _uffd.Mm;
 
-        public ulong Address { get; }
+        public ulong Address => _uffd.Address;
 
-        public Userfaultfd Ctx { get; }
+        public Userfaultfd Ctx => _uffd.Ctx;
 
         public UffdMonitor Monitor { get; }
 
@@ -52,8 +49,7 @@ public class UffdPolicyTests
         public void Dispose()
         {
             Monitor.Dispose();
-            Ctx.Dispose();
-            Mm.Dispose();
+            _uffd.Dispose();
         }
     }
 

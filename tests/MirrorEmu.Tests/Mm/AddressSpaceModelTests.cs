@@ -33,7 +33,7 @@ public class AddressSpaceModelTests
     public void SeededRandomSequencesMatchTheReferenceModel()
     {
         int seed = TestSeeds.Get(20240611);
-        int sequences = int.TryParse(Environment.GetEnvironmentVariable("MIRROREMU_MODEL_SEQUENCES"), out int n) && n > 0 ? n : DefaultSequences;
+        int sequences = TestKnobs.Count("MIRROREMU_MODEL_SEQUENCES", DefaultSequences);
         var coverage = new Coverage();
         for (int i = 0; i < sequences; i++)
         {
@@ -333,27 +333,14 @@ public class AddressSpaceModelTests
         }
     }
 
-    /// <summary>An interval-notifier subscription that records every invalidation it gets.</summary>
-    private sealed class Recorder : IMmuIntervalNotifierOps
+    /// <summary>An interval-notifier subscription over window pages [Start, End) that records every invalidation it gets.</summary>
+    private sealed class Recorder : NotifierRecorder
     {
-        public List<NotifierRange> Calls { get; } = [];
-
         public MmuIntervalNotifier? Subscription { get; set; }
 
         public int Start { get; set; }
 
         public int End { get; set; }
-
-        public bool Invalidate(MmuIntervalNotifier subscription, in NotifierRange range, ulong curSeq)
-        {
-            lock (Calls)
-            {
-                Calls.Add(range);
-            }
-
-            subscription.SetSeq(curSeq);
-            return true;
-        }
     }
 
     private sealed class Process(AddressSpace mm)
