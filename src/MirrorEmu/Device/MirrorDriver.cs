@@ -250,15 +250,20 @@ internal sealed class MirrorDriver
         range.Requests = requests; // restored before every retry: the outputs of a call that returned -EBUSY are not requests
 
         Action<HmmRange> fill = ctx.Fill ??= filled => Fill(ctx, filled);
+        if (HasUserfault(start, end, cancellation, out bool userfault) != 0)
+        {
+            return KResult.Error(Errno.EINTR, $"{Options.Name}: launch cancelled while its fault at 0x{start:X16} waited for the mmap lock");
+        }
+
         KResult r;
-        if (HasUserfault(start, end))
+        if (userfault)
         {
             ctx.Count(DeviceEvent.RunsUnlocked);
             r = HmmDriverLoop.RunUnlocked(range, _device.DriverLock, Options.FaultTimeoutMs, fill, cancellation);
         }
         else
         {
-            r = HmmDriverLoop.Run(range, _device.DriverLock, Options.FaultTimeoutMs, fill);
+            r = HmmDriverLoop.Run(range, _device.DriverLock, Options.FaultTimeoutMs, fill, cancellation);
         }
 
         HmmFaultStats s = range.Stats;
@@ -384,22 +389,29 @@ internal sealed class MirrorDriver
         ctx.PendingEnd = n;
     }
 
-    /// <summary>True if a VMA registered with userfaultfd overlaps [start, end). Takes the mmap read lock.</summary>
-    private bool HasUserfault(ulong start, ulong end)
+    /// <summary>Sets <paramref name="userfault"/> when a VMA registered with userfaultfd overlaps [start, end). Takes the mmap
+    /// read lock, killable: 0, or -EINTR when <paramref name="cancellation"/> fires while a writer holds it.</summary>
+    private int HasUserfault(ulong start, ulong end, CancellationToken cancellation, out bool userfault)
     {
+        userfault = false;
         AddressSpace mm = _device.Mm;
-        mm.MmapLock.ReadLock();
+        if (mm.MmapLock.ReadLockKillable(cancellation) != 0)
+        {
+            return -Errno.EINTR; // the launch was cancelled while a writer held the lock
+        }
+
         try
         {
             for (Vma? vma = mm.FindVma(start); vma is not null && vma.Start < end; vma = mm.FindVma(vma.End))
             {
                 if (vma.Userfault is not null)
                 {
-                    return true;
+                    userfault = true;
+                    break;
                 }
             }
 
-            return false;
+            return 0;
         }
         finally
         {

@@ -345,6 +345,33 @@ public abstract class DeviceKernelTests(LauncherFixture fixture)
         KResult r = dev.LaunchRead(a, new ulong[PageElements], out _, cancelled.Token);
         Assert.Equal(-Errno.EINTR, r.Code);
     }
+
+    [Fact]
+    public void ALaunchCancelledWhileItsFaultWaitsForTheMmapLockEndsWithEintrBeforeTheTimeout()
+    {
+        using var mm = new AddressSpace();
+        ulong a = Pages.MapAnon(mm, 1);
+        using MirrorDevice dev = NewDevice(mm, fixture.Launcher, new DeviceOptions { FaultTimeoutMs = 20_000 });
+        using var cancel = new CancellationTokenSource();
+        KResult r = default;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        mm.MmapLock.WriteLock(); // the fault's driver loop (a regular VMA: the locked one) waits for the read lock
+        try
+        {
+            var launch = new Thread(() => r = dev.LaunchRead(a, new ulong[PageElements], out _, cancel.Token));
+            launch.Start();
+            Thread.Sleep(200);
+            cancel.Cancel();
+            Assert.True(launch.Join(10_000), "the cancelled launch did not end within 10 s (its fault timeout is 20 s)");
+        }
+        finally
+        {
+            mm.MmapLock.WriteUnlock();
+        }
+
+        Assert.Equal(-Errno.EINTR, r.Code);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"ended after {sw.Elapsed.TotalMilliseconds:F0} ms");
+    }
 }
 
 /// <summary>Kernel tests on ILGPU's CPU accelerator.</summary>
